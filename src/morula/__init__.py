@@ -1,0 +1,18 @@
+"""morula: exact derivatives of ordinary Python + NumPy code by source transformation.
+
+Re-exports only; see ``api`` for the differentiation functions.
+"""
+
+from . import rules as _rules  # noqa: F401  (registers the rules)
+from .api import (checkpoint, grad, jacobian, jacrev, source, stop_gradient, value_and_grad, vjp)
+from .errors import MissingRuleError, NonScalarOutputError, UnsupportedOperationError, UnsupportedSyntaxError
+from .rules.registry import nondiff, rrule
+from .tangents import ObjectCotangent
+from . import testing  # noqa: F401
+
+nondiff(stop_gradient)
+
+__version__ = "0.1.0"
+__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "jacrev", "stop_gradient", "checkpoint",
+           "rrule", "nondiff", "source", "testing", "MissingRuleError", "UnsupportedSyntaxError",
+           "NonScalarOutputError", "UnsupportedOperationError", "ObjectCotangent"]

@@ -1,0 +1,211 @@
+"""The public differentiation API (reverse mode).
+
+In: user functions and their arguments. Out: gradients, vector-Jacobian
+products and Jacobians whose structure mirrors the inputs (``tangents``).
+Everything here is a thin layer over ``reverse.runtime``: a top-level call is
+dispatched exactly like a call inside differentiated code.
+"""
+
+import functools
+
+from . import tangents
+from .errors import NonScalarOutputError
+from .reverse import runtime
+from .reverse.transform import generated_source
+
+__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "jacrev", "stop_gradient", "checkpoint",
+           "source"]
+
+
+def _promote(x):
+    """An integer argument being differentiated is treated as the float it stands for."""
+    t = type(x)
+    if t is int:
+        return float(x)
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and dtype.kind in "iub" and hasattr(x, "astype"):
+        return x.astype(float)
+    return x
+
+
+def _run(f, args, kwargs):
+    if kwargs:
+        names = tuple(kwargs)
+        return runtime.callk(f, names, *args, *kwargs.values())
+    return runtime.call(f, *args)
+
+
+def _argnums_tuple(argnums, nargs):
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for n in nums:
+        if not -nargs <= n < nargs:
+            raise IndexError(f"argnums={argnums!r} but the function was called with {nargs} positional arguments")
+    return tuple(n % nargs for n in nums)
+
+
+def _pull(pb, ct, args):
+    """Run a top-level pullback; returns the materialized cotangent of every positional arg."""
+    if pb is None or ct is None:
+        return tuple(tangents.materialize(None, a) for a in args)
+    with runtime.backward_scope():
+        cts = pb(ct)
+    return tuple(tangents.materialize(c, a) for c, a in zip(cts[1:1 + len(args)], args))
+
+
+def vjp(f, *primals, has_aux=False):
+    """Return ``(out, pullback)``; ``pullback(cotangent)`` gives one cotangent per primal.
+
+    With ``has_aux=True``, ``f`` returns ``(out, aux)`` and ``vjp`` returns ``(out, pullback, aux)``.
+    """
+    out, pb = _run(f, primals, None)
+    aux = None
+    if has_aux:
+        out, aux = _split_aux(out)
+
+    def pullback(cotangent):
+        ct = (cotangent, None) if has_aux else cotangent
+        return _pull(pb, ct, primals)
+
+    return (out, pullback, aux) if has_aux else (out, pullback)
+
+
+def _split_aux(out):
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise TypeError("with has_aux=True the function must return a pair (output, aux)")
+    return out[0], out[1]
+
+
+def _scalar_seed(out, fname):
+    t = type(out)
+    if t is float or t is int:
+        return 1.0
+    dtype = getattr(out, "dtype", None)
+    shape = getattr(out, "shape", None)
+    if dtype is not None and shape == () and dtype.kind == "f":
+        import numpy as np
+        return dtype.type(1) if isinstance(out, np.generic) else np.ones_like(out)
+    what = f"an array of shape {shape}" if shape is not None else f"a {t.__name__}"
+    if dtype is not None and dtype.kind == "c" or t is complex:
+        what = "a complex number"
+    raise NonScalarOutputError(
+        f"grad requires {fname} to return a real scalar, but it returned {what}. "
+        f"For vector outputs use morula.jacobian({fname}) (or morula.vjp with a cotangent); "
+        f"to differentiate a sum, return its .sum().")
+
+
+def value_and_grad(f, argnums=0, has_aux=False):
+    """``value_and_grad(f)(*args)`` -> ``(value, gradient)`` (``((value, aux), gradient)`` with has_aux)."""
+    name = getattr(f, "__name__", "f")
+
+    @functools.wraps(f)
+    def value_and_grad_f(*args, **kwargs):
+        nums = _argnums_tuple(argnums, len(args))
+        args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
+        out, pb = _run(f, args, kwargs)
+        value, aux = _split_aux(out) if has_aux else (out, None)
+        seed = _scalar_seed(value, name)
+        ct = (seed, None) if has_aux else seed
+        grads = _pull(pb, ct, args)
+        picked = grads[nums[0]] if isinstance(argnums, int) else tuple(grads[i] for i in nums)
+        return ((value, aux) if has_aux else value), picked
+
+    return value_and_grad_f
+
+
+def grad(f, argnums=0, has_aux=False):
+    """``grad(f)(*args)``: the gradient of real-scalar-valued ``f`` with respect to ``args[argnums]``.
+
+    ``argnums`` may be a tuple (then a tuple of gradients). With ``has_aux=True``
+    ``f`` returns ``(value, aux)`` and the result is ``(gradient, aux)``.
+    """
+    inner = value_and_grad(f, argnums, has_aux)
+
+    @functools.wraps(f)
+    def grad_f(*args, **kwargs):
+        value, g = inner(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+
+    return grad_f
+
+
+def jacobian(f, argnums=0):
+    """``jacobian(f)(*args)`` has shape ``out.shape + x.shape`` (reverse mode, one pullback per output element)."""
+    import numpy as np
+
+    @functools.wraps(f)
+    def jacobian_f(*args, **kwargs):
+        nums = _argnums_tuple(argnums, len(args))
+        args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
+        out, pb = _run(f, args, kwargs)
+        out_arr = np.asarray(out)
+        rows = {i: [] for i in nums}
+        scalar_out = not hasattr(out, "shape") or out_arr.ndim == 0
+        for k in range(max(out_arr.size, 1) if out_arr.size else 0):
+            basis = np.zeros(out_arr.shape, dtype=out_arr.dtype if out_arr.dtype.kind in "fc" else float)
+            basis.flat[k] = 1
+            ct = float(basis) if scalar_out and type(out) is float else (basis if not scalar_out else basis[()])
+            grads = _pull(pb, ct, args)
+            for i in nums:
+                rows[i].append(np.asarray(grads[i]))
+        result = []
+        for i in nums:
+            xshape = np.shape(args[i])
+            stacked = np.stack(rows[i]) if rows[i] else np.zeros((0,) + xshape)
+            result.append(stacked.reshape(out_arr.shape + xshape))
+        return result[0] if isinstance(argnums, int) else tuple(result)
+
+    return jacobian_f
+
+
+jacrev = jacobian
+
+
+def stop_gradient(x):
+    """``x``, with no derivative flowing through it."""
+    return x
+
+
+class Checkpointed:
+    """``checkpoint(f)``: ``f`` whose forward sweep is recomputed during the backward sweep.
+
+    Only the inputs are kept between the sweeps, trading compute for memory.
+    """
+
+    def __init__(self, f):
+        self.f = f
+        functools.update_wrapper(self, f)
+
+    def __call__(self, *args, **kwargs):
+        return self.f(*args, **kwargs)
+
+    @staticmethod
+    def __morula_call__(self, args, kwargs):
+        out = self.f(*args, **(kwargs or {}))
+        f = self.f
+
+        def checkpoint_pullback(g, seed=None):
+            _, pb = _run(f, args, kwargs)
+            return pb(g) if pb is not None else (None,) * (1 + len(args) + len(kwargs or {}))
+        return out, checkpoint_pullback
+
+
+def checkpoint(f):
+    return Checkpointed(f)
+
+
+class GeneratedSource(str):
+    """Generated code; shows as code (not a quoted string) at the REPL."""
+
+    def __repr__(self):
+        return str(self)
+
+
+def source(f, mode="reverse"):
+    """The derivative code morula generates for ``f``, as readable Python (also printed)."""
+    if mode != "reverse":
+        raise NotImplementedError("only mode='reverse' is available yet")
+    target = getattr(f, "__func__", f)
+    if isinstance(target, Checkpointed):
+        target = target.f
+    text = GeneratedSource(generated_source(target))
+    return text

@@ -1,0 +1,63 @@
+"""The error types a user of morula can meet.
+
+In: nothing. Out: exception classes. Every error names the user's file and
+line where one is known, what went wrong, and what to do about it.
+"""
+
+
+class MorulaError(Exception):
+    """Base class of morula's own errors."""
+
+
+class UnsupportedSyntaxError(SyntaxError, MorulaError):
+    """Syntax morula cannot differentiate, found before any code ran.
+
+    Carries ``filename``, ``lineno``, ``offset`` (column, 1-based) like a
+    ``SyntaxError``, plus ``hint``: what to write instead.
+    """
+
+    def __init__(self, what, filename, lineno, col, hint, text=None):
+        self.what = what
+        self.hint = hint
+        message = f"{filename}:{lineno}:{col + 1}: morula cannot differentiate {what}. {hint}"
+        super().__init__(message, (filename, lineno, col + 1, text))
+
+    def __str__(self):
+        return self.msg
+
+
+class MissingRuleError(MorulaError, TypeError):
+    """A call to a function that has no derivative rule and no Python source."""
+
+    def __init__(self, fn, where=None, reason=None):
+        self.fn = fn
+        name = describe_callable(fn)
+        place = f"{where}: " if where else ""
+        why = (f"morula could not transform its Python source ({reason})" if reason
+               else "it is not written in Python, so morula cannot look inside")
+        super().__init__(
+            f"{place}morula has no derivative rule for {name}, which returned a floating-point "
+            f"value; {why}. "
+            f"Fix: register a reverse rule with @morula.rrule({name}), or, if it has no "
+            f"derivative (its output is a constant), declare morula.nondiff({name})."
+        )
+
+
+class NonScalarOutputError(MorulaError, TypeError):
+    """``grad`` was asked for the gradient of a function whose output is not a real scalar."""
+
+
+class UnsupportedOperationError(MorulaError, TypeError):
+    """An operation morula can see but cannot differentiate correctly."""
+
+
+def describe_callable(fn):
+    module = getattr(fn, "__module__", None)
+    name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if name is None:
+        return repr(fn)
+    if module in (None, "builtins"):
+        return name
+    if module.startswith("numpy"):
+        module = "np"
+    return f"{module}.{name}"

@@ -1,0 +1,402 @@
+"""Reverse-mode code generation.
+
+In: a ``core.Function``. Out: ``Generated``: Python source text of a factory
+whose inner function ``<name>__fwd`` has the user's signature and returns
+``(out, back)``, where ``back(dout, seed=None)`` returns
+``(parameter_cotangents, closure_cotangents)``. Also the map from generated
+line to the user's line, and the placeholders that stand for user
+expressions kept verbatim (tests, index expressions, nested defs).
+
+The forward sweep turns every core statement into a runtime call returning a
+pullback. Outside loops pullbacks live in local variables; inside loops they,
+branch decisions and trip counts go on a per-call tape (a list) that the
+backward sweep pops in exactly the reverse order. The backward sweep walks the
+statements in reverse; adjoints of variables are locals named ``_d_<name>``.
+"""
+
+import ast
+from dataclasses import dataclass, field
+
+from ..frontend import core
+
+HELPERS = ("_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
+           "_mo_meth", "_mo_methk", "_mo_methv", "_mo_methg", "_mo_methgk", "_mo_methgv",
+           "_mo_iter", "_mo_add")
+
+
+@dataclass
+class Generated:
+    name: str
+    text: str
+    line_map: dict                       # generated line -> user line
+    placeholders: dict                   # placeholder name -> ast node to splice in
+    op_names: set = field(default_factory=set)
+
+
+class _Emitter:
+    def __init__(self):
+        self.lines = []      # (indent, text, user_line)
+
+    def emit(self, indent, text, line):
+        self.lines.append((indent, text, line))
+
+
+class ReverseCodegen:
+    def __init__(self, fn: core.Function):
+        self.fn = fn
+        self.counter = 0
+        self.placeholders = {}
+        self.op_names = set()
+        self.active = self._active_names(fn)
+
+    # -- names -----------------------------------------------------------------
+    def _active_names(self, fn):
+        native_targets, other_targets = set(), set(fn.params)
+
+        def visit(stmts):
+            for s in stmts:
+                t = type(s)
+                if t is core.Native:
+                    native_targets.add(s.target)
+                elif hasattr(s, "target") and s.target is not None and t is not core.For:
+                    other_targets.add(s.target)
+                if t is core.For:
+                    other_targets.add(s.target)
+                for block in ("body", "orelse"):
+                    if hasattr(s, block):
+                        visit(getattr(s, block))
+                if t is core.Def:
+                    other_targets.add(s.target)
+
+        visit(fn.body)
+        return (other_targets | set(fn.freevars) | (fn.locals - native_targets)) - {"__class__"}
+
+    def fresh(self, stem):
+        self.counter += 1
+        return f"{stem}{self.counter}"
+
+    def placeholder(self, node, kind):
+        name = f"__mo_{kind}{len(self.placeholders)}__"
+        self.placeholders[name] = node
+        return name
+
+    def is_active(self, atom):
+        return isinstance(atom, core.Name) and atom.id in self.active
+
+    def atom(self, a):
+        if isinstance(a, core.Name):
+            return a.id
+        return repr(a.value) if not isinstance(a.value, float) or a.value == a.value else "float('nan')"
+
+    def acc(self, out, indent, atom, ct, line):
+        """Emit: adjoint of ``atom`` += ``ct`` (skipping constants and inactive names)."""
+        if not self.is_active(atom):
+            return
+        d = f"_d_{atom.id}"
+        out.emit(indent, f"if {ct} is not None: {d} = {ct} if {d} is None else _mo_add({d}, {ct})", line)
+
+    # -- top level -------------------------------------------------------------
+    def generate(self):
+        fn = self.fn
+        fwd, bwd = _Emitter(), _Emitter()
+        ret = fn.body[-1]
+        assert isinstance(ret, core.Return)
+        uses_tape = _has_loop(fn.body)
+        self.block(fn.body[:-1], fwd, bwd, 2, 2, in_loop=False)
+
+        top = _Emitter()
+        params = ", ".join(_signature(fn.args))
+        line0 = fn.first_line
+        ops = tuple(f"_mo_op_{name}" for name in sorted(self.op_names))
+        top.emit(0, f"def __mo_factory__({', '.join(HELPERS + ops + tuple(fn.freevars))}):", line0)
+        top.emit(1, f"def {_fwd_name(fn.name)}({params}):", line0)
+        if uses_tape:
+            top.emit(2, "_mo_tape = []; _mo_push = _mo_tape.append", line0)
+        body = _Emitter()
+        body.lines = top.lines + fwd.lines
+        # backward
+        body.emit(2, "def _mo_back(_mo_dout, _mo_seed=None):", ret.line)
+        if uses_tape:
+            body.emit(3, "_mo_pop = reversed(_mo_tape).__next__  # the tape is read, not consumed", ret.line)
+        adjoints = sorted(self.active)
+        for i in range(0, len(adjoints), 8):
+            chunk = adjoints[i:i + 8]
+            body.emit(3, " = ".join(f"_d_{n}" for n in chunk) + " = None", ret.line)
+        if fn.params:
+            body.emit(3, "if _mo_seed is not None:", ret.line)
+            body.emit(4, ", ".join(f"_d_{p}" for p in fn.params) + ", = _mo_seed", ret.line)
+        self.acc(body, 3, ret.value, "_mo_dout", ret.line)
+        # the reversed statements were collected innermost-last; bwd holds them in reverse order
+        for indent, text, line in bwd.lines:
+            body.emit(indent + 1, text, line)
+        param_cts = "".join(f"_d_{p}, " for p in fn.params)
+        closure = "{" + ", ".join(f"{n!r}: _d_{n}" for n in fn.freevars if n in self.active) + "}" \
+            if any(n in self.active for n in fn.freevars) else "None"
+        body.emit(3, f"return ({param_cts}), {closure}", ret.line)
+        body.emit(2, f"return {self.atom(ret.value)}, _mo_back", ret.line)
+        body.emit(1, f"return {_fwd_name(fn.name)}", ret.line)
+        text_lines, line_map = [], {}
+        for i, (indent, text, line) in enumerate(body.lines, start=1):
+            text_lines.append("    " * indent + text)
+            line_map[i] = line
+        return Generated(fn.name, "\n".join(text_lines) + "\n", line_map, self.placeholders, self.op_names)
+
+    # -- statements --------------------------------------------------------------
+    def block(self, stmts, fwd, bwd, fi, bi, in_loop):
+        """Emit forward code for ``stmts`` at indent ``fi`` and their reverse at indent ``bi``.
+
+        The reverse of a block is the reverse of its statements in reverse order, so each
+        statement's reverse is generated into its own emitter and prepended.
+        """
+        reversed_parts = []
+        for s in stmts:
+            part = _Emitter()
+            getattr(self, "stmt_" + type(s).__name__)(s, fwd, part, fi, bi, in_loop)
+            reversed_parts.append(part)
+        for part in reversed(reversed_parts):
+            bwd.lines.extend(part.lines)
+
+    def _pb(self, in_loop):
+        return "_mo_pb" if in_loop else self.fresh("_mo_pb")
+
+    def _record(self, fwd, indent, name, in_loop, line):
+        if in_loop:
+            fwd.emit(indent, f"_mo_push({name})", line)
+
+    def _load(self, bwd, indent, name, in_loop, line):
+        if in_loop:
+            bwd.emit(indent, f"{name} = _mo_pop()", line)
+
+    def _take(self, bwd, indent, target, line):
+        """Emit ``_mo_g = adjoint(target); adjoint(target) = None``; returns the name holding it."""
+        if target is None or target not in self.active:
+            return "None"
+        bwd.emit(indent, f"_mo_g = _d_{target}; _d_{target} = None", line)
+        return "_mo_g"
+
+    def _unpack(self, names):
+        return ", ".join(names) + ("," if len(names) == 1 else "")
+
+    def stmt_Op(self, s, fwd, bwd, fi, bi, in_loop):
+        self.op_names.add(s.op)
+        pb = self._pb(in_loop)
+        target = s.target if s.target is not None else "_"
+        args = ", ".join(self.atom(a) for a in s.args)
+        fwd.emit(fi, f"{target}, {pb} = _mo_op_{s.op}({args})", s.line)
+        self._record(fwd, fi, pb, in_loop, s.line)
+        self._load(bwd, bi, pb, in_loop, s.line)
+        g = self._take(bwd, bi, s.target, s.line)
+        mutating = s.op in core.MUTATING_OPS
+        cts = [f"_mo_c{i}" if self.is_active(a) else "_" for i, a in enumerate(s.args)]
+        if not mutating and g == "None":
+            return
+        condition = f"{pb} is not None" if mutating else f"{g} is not None and {pb} is not None"
+        bwd.emit(bi, f"if {condition}:", s.line)
+        if all(c == "_" for c in cts):
+            bwd.emit(bi + 1, f"{pb}({g})", s.line)
+            return
+        bwd.emit(bi + 1, f"{self._unpack(cts)} = {pb}({g})", s.line)
+        for c, a in zip(cts, s.args):
+            if c != "_":
+                self.acc(bwd, bi + 1, a, c, s.line)
+
+    def _call_parts(self, s):
+        """Runtime helper suffix and the argument atoms whose cotangents come back, in order."""
+        if s.argtuple is not None:
+            return "v", [s.argtuple, s.kwdict], f"{self.atom(s.argtuple)}, {self.atom(s.kwdict)}"
+        atoms = list(s.args) + [a for _, a in s.kwargs]
+        text = ", ".join(self.atom(a) for a in atoms)
+        if s.kwargs:
+            names = tuple(k for k, _ in s.kwargs)
+            return "k", atoms, f"{names!r}, {text}" if text else repr(names)
+        return "", atoms, text
+
+    def stmt_Call(self, s, fwd, bwd, fi, bi, in_loop):
+        pb = self._pb(in_loop)
+        suffix, atoms, text = self._call_parts(s)
+        helper = f"_mo_call{'' if s.local else 'g'}{suffix}"
+        target = s.target if s.target is not None else "_"
+        sep = ", " if text else ""
+        fwd.emit(fi, f"{target}, {pb} = {helper}({self.atom(s.func)}{sep}{text})", s.line)
+        self._record(fwd, fi, pb, in_loop, s.line)
+        self._load(bwd, bi, pb, in_loop, s.line)
+        g = self._take(bwd, bi, s.target, s.line)
+        if s.local and self.is_active(s.func):
+            # the callee is a local value (closure, callable object): it may change itself, so
+            # its cotangent after the call is handed in and the one before comes back
+            cts = [f"_mo_c{i}" if self.is_active(a) else "_" for i, a in enumerate(atoms)]
+            d_f = f"_d_{s.func.id}"
+            bwd.emit(bi, f"if {pb} is not None:", s.line)
+            bwd.emit(bi + 1, f"{self._unpack(['_mo_self'] + cts)} = {pb}({g}, {d_f})", s.line)
+            bwd.emit(bi + 1, f"{d_f} = _mo_self", s.line)
+            for c, a in zip(cts, atoms):
+                if c != "_":
+                    self.acc(bwd, bi + 1, a, c, s.line)
+            return
+        if g == "None":
+            return
+        receivers = ([s.func] if s.local else []) + atoms
+        cts = [f"_mo_c{i}" if self.is_active(a) else "_" for i, a in enumerate(receivers)]
+        bwd.emit(bi, f"if {g} is not None and {pb} is not None:", s.line)
+        if all(c == "_" for c in cts):
+            bwd.emit(bi + 1, "pass", s.line)
+            return
+        bwd.emit(bi + 1, f"{self._unpack(cts)} = {pb}({g})", s.line)
+        for c, a in zip(cts, receivers):
+            if c != "_":
+                self.acc(bwd, bi + 1, a, c, s.line)
+
+    def stmt_Method(self, s, fwd, bwd, fi, bi, in_loop):
+        pb = self._pb(in_loop)
+        suffix, atoms, text = self._call_parts(s)
+        local = s.local and self.is_active(s.obj)
+        helper = f"_mo_meth{'' if local else 'g'}{suffix}"
+        target = s.target if s.target is not None else "_"
+        sep = ", " if text else ""
+        name = f"(__class__, {s.name!r})" if s.via_super else repr(s.name)
+        fwd.emit(fi, f"{target}, {pb} = {helper}({self.atom(s.obj)}, {name}{sep}{text})", s.line)
+        self._record(fwd, fi, pb, in_loop, s.line)
+        self._load(bwd, bi, pb, in_loop, s.line)
+        g = self._take(bwd, bi, s.target, s.line)
+        cts = [f"_mo_c{i}" if self.is_active(a) else "_" for i, a in enumerate(atoms)]
+        if local:
+            d_obj = f"_d_{s.obj.id}"
+            bwd.emit(bi, f"if {pb} is not None:", s.line)
+            names = [f"_mo_self"] + cts
+            bwd.emit(bi + 1, f"{self._unpack(names)} = {pb}({g}, {d_obj})", s.line)
+            bwd.emit(bi + 1, f"{d_obj} = _mo_self", s.line)
+            for c, a in zip(cts, atoms):
+                if c != "_":
+                    self.acc(bwd, bi + 1, a, c, s.line)
+            return
+        if g == "None" or all(c == "_" for c in cts):
+            return
+        bwd.emit(bi, f"if {g} is not None and {pb} is not None:", s.line)
+        bwd.emit(bi + 1, f"{self._unpack(cts)} = {pb}({g})", s.line)
+        for c, a in zip(cts, atoms):
+            if c != "_":
+                self.acc(bwd, bi + 1, a, c, s.line)
+
+    def stmt_Assign(self, s, fwd, bwd, fi, bi, in_loop):
+        fwd.emit(fi, f"{s.target} = {self.atom(s.value)}", s.line)
+        if isinstance(s.value, core.Name) and s.value.id == s.target:
+            return
+        g = self._take(bwd, bi, s.target, s.line)
+        if g != "None":
+            self.acc(bwd, bi, s.value, g, s.line)
+
+    def stmt_Native(self, s, fwd, bwd, fi, bi, in_loop):
+        fwd.emit(fi, f"{s.target} = {self.placeholder(s.expr, 'expr')}", s.line)
+        if s.target in self.active:
+            bwd.emit(bi, f"_d_{s.target} = None", s.line)
+
+    def stmt_Passthrough(self, s, fwd, bwd, fi, bi, in_loop):
+        fwd.emit(fi, self.placeholder(s.stmt, "stmt"), s.line)
+
+    def stmt_If(self, s, fwd, bwd, fi, bi, in_loop):
+        flag = None if in_loop else self.fresh("_mo_b")
+        fwd.emit(fi, f"if {self.placeholder(s.test, 'expr')}:", s.line)
+        then_b, else_b = _Emitter(), _Emitter()
+        self.block(s.body, fwd, then_b, fi + 1, bi + 1, in_loop)
+        fwd.emit(fi + 1, "_mo_push(True)" if in_loop else f"{flag} = True", s.line)
+        fwd.emit(fi, "else:", s.line)
+        self.block(s.orelse, fwd, else_b, fi + 1, bi + 1, in_loop)
+        fwd.emit(fi + 1, "_mo_push(False)" if in_loop else f"{flag} = False", s.line)
+        bwd.emit(bi, "if _mo_pop():" if in_loop else f"if {flag}:", s.line)
+        bwd.lines.extend(then_b.lines or [(bi + 1, "pass", s.line)])
+        if else_b.lines:
+            bwd.emit(bi, "else:", s.line)
+            bwd.lines.extend(else_b.lines)
+
+    def stmt_For(self, s, fwd, bwd, fi, bi, in_loop):
+        k = self.fresh("")
+        seq, pbseq, n, dseq = f"_mo_seq{k}", f"_mo_pbseq{k}", f"_mo_n{k}", f"_mo_dseq{k}"
+        fwd.emit(fi, f"{seq}, {pbseq} = _mo_iter({self.atom(s.iter)})", s.line)
+        fwd.emit(fi, f"{n} = 0", s.line)
+        fwd.emit(fi, f"for {s.target} in {seq}:", s.line)
+        fwd.emit(fi + 1, f"{n} += 1", s.line)
+        body_b = _Emitter()
+        self.block(s.body, fwd, body_b, fi + 1, bi + 1, True)
+        if s.exit_test is not None:
+            fwd.emit(fi + 1, f"if {self.placeholder(s.exit_test, 'expr')}: break", s.line)
+        if in_loop:
+            fwd.emit(fi, f"_mo_push({pbseq}); _mo_push({n})", s.line)
+            bwd.emit(bi, f"{n} = _mo_pop(); {pbseq} = _mo_pop()", s.line)
+        track = s.target in self.active
+        if track:
+            bwd.emit(bi, f"{dseq} = [None] * {n}", s.line)
+        bwd.emit(bi, f"for _mo_k{k} in range({n} - 1, -1, -1):", s.line)
+        bwd.lines.extend(body_b.lines or [(bi + 1, "pass", s.line)])
+        if track:
+            bwd.emit(bi + 1, f"{dseq}[_mo_k{k}] = _d_{s.target}; _d_{s.target} = None", s.line)
+            if self.is_active(s.iter):
+                bwd.emit(bi, f"if {pbseq} is not None:", s.line)
+                bwd.emit(bi + 1, f"_mo_c0 = {pbseq}({dseq})", s.line)
+                self.acc(bwd, bi + 1, s.iter, "_mo_c0", s.line)
+
+    def stmt_While(self, s, fwd, bwd, fi, bi, in_loop):
+        n = self.fresh("_mo_n")
+        fwd.emit(fi, f"{n} = 0", s.line)
+        fwd.emit(fi, f"while {self.placeholder(s.test, 'expr')}:", s.line)
+        fwd.emit(fi + 1, f"{n} += 1", s.line)
+        body_b = _Emitter()
+        self.block(s.body, fwd, body_b, fi + 1, bi + 1, True)
+        if s.exit_test is not None:
+            fwd.emit(fi + 1, f"if {self.placeholder(s.exit_test, 'expr')}: break", s.line)
+        if in_loop:
+            fwd.emit(fi, f"_mo_push({n})", s.line)
+            bwd.emit(bi, f"{n} = _mo_pop()", s.line)
+        bwd.emit(bi, f"for _ in range({n}):", s.line)
+        bwd.lines.extend(body_b.lines or [(bi + 1, "pass", s.line)])
+
+    def stmt_With(self, s, fwd, bwd, fi, bi, in_loop):
+        with_node = ast.With(items=s.items, body=[ast.Pass()])
+        fwd.emit(fi, f"with {self.placeholder(with_node, 'with')}:", s.line)
+        body_f = _Emitter()
+        self.block(s.body, body_f, bwd, fi + 1, bi, in_loop)
+        fwd.lines.extend(body_f.lines or [(fi + 1, "pass", s.line)])
+
+    def stmt_Def(self, s, fwd, bwd, fi, bi, in_loop):
+        if isinstance(s.node, ast.Lambda):
+            fwd.emit(fi, f"{s.target} = {self.placeholder(s.node, 'expr')}", s.line)
+        else:
+            fwd.emit(fi, self.placeholder(s.node, "stmt"), s.line)
+        g = self._take(bwd, bi, s.target, s.line)
+        captured = [n for n in s.captured if n in self.active]
+        if g == "None" or not captured:
+            return
+        bwd.emit(bi, f"if {g} is not None:", s.line)
+        for name in captured:
+            bwd.emit(bi + 1, f"_mo_c0 = {g}.get({name!r})", s.line)
+            self.acc(bwd, bi + 1, core.Name(name), "_mo_c0", s.line)
+
+
+def _has_loop(stmts):
+    for s in stmts:
+        if isinstance(s, (core.For, core.While)):
+            return True
+        for block in ("body", "orelse"):
+            if _has_loop(getattr(s, block, []) or []):
+                return True
+    return False
+
+
+def _fwd_name(name):
+    return f"{name if name.isidentifier() else 'lambda'}__fwd"
+
+
+def _signature(args):
+    parts = []
+    for a in args.posonlyargs:
+        parts.append(a.arg)
+    if args.posonlyargs:
+        parts.append("/")
+    parts += [a.arg for a in args.args]
+    if args.vararg:
+        parts.append("*" + args.vararg.arg)
+    elif args.kwonlyargs:
+        parts.append("*")
+    parts += [a.arg for a in args.kwonlyargs]
+    if args.kwarg:
+        parts.append("**" + args.kwarg.arg)
+    return parts

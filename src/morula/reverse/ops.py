@@ -1,0 +1,446 @@
+"""The runtime ops that core-form operators lower to.
+
+In: operands at run time. Out: ``(out, pullback)``; ``pullback(dout)``
+returns one cotangent per operand. Binary operators honour Python's rules:
+an operand whose class defines the operator in Python (``__add__``,
+``__rmul__``, ...) is differentiated through that method; otherwise the
+registered rule for the ``operator`` function is used. Indexing, attributes
+and displays (tuple/list/dict literals) of Python containers live here too:
+they are the language's own semantics. Array types plug in through
+``register_type_op`` (their getitem/setitem rules live in ``rules/``).
+"""
+
+import operator
+import types
+
+from .. import tangents
+from ..errors import MissingRuleError, UnsupportedOperationError
+from ..rules.registry import REGISTRY
+from . import runtime
+
+_functions = REGISTRY.functions
+_FunctionType = types.FunctionType
+_add = tangents.add
+_PLAIN = {float, int, bool, complex}     # types whose arithmetic is the registered rule
+_type_ops = {}                            # (op name, type) -> rule
+
+OPS = {}
+
+
+def register_plain_type(cls):
+    """Arithmetic on ``cls`` goes straight to the ``operator`` rules (no Python-level dunders)."""
+    _PLAIN.add(cls)
+
+
+def register_type_op(name, cls, rule):
+    """A rule for op ``name`` ('getitem', 'setitem', 'iterate') on instances of ``cls``."""
+    _type_ops[(name, cls)] = rule
+    if name == "iterate":
+        runtime.register_iteration(cls, rule)
+
+
+def _type_rule(name, t):
+    rule = _type_ops.get((name, t))
+    if rule is None:
+        for (n, cls), r in _type_ops.items():
+            if n == name and issubclass(t, cls):
+                return r
+    return rule
+
+
+def _python_dunder(t, name):
+    m = getattr(t, name, None)
+    return m if type(m) is _FunctionType else None
+
+
+def _make_binary(fn, dunder, rdunder):
+    name = fn.__name__.strip("_")
+
+    def binary_op(a, b):
+        if type(a) in _PLAIN and type(b) in _PLAIN:
+            return _functions[fn](a, b)
+        return _binary_slow(fn, dunder, rdunder, a, b)
+
+    binary_op.__name__ = f"op_{name}"
+    return binary_op
+
+
+def _binary_slow(fn, dunder, rdunder, a, b):
+    ta, tb = type(a), type(b)
+    forward = _python_dunder(ta, dunder)
+    if forward is not None:
+        out, pb = runtime._call_python(forward, (a, b), None)
+        if out is not NotImplemented:
+            return out, (None if pb is None else _strip_first(pb))
+    reflected = _python_dunder(tb, rdunder) if tb is not ta or forward is None else None
+    if reflected is not None:
+        out, pb = runtime._call_python(reflected, (b, a), None)
+        if out is not NotImplemented:
+            if pb is None:
+                return out, None
+
+            def reflected_pullback(g):
+                _, db, da = pb(g)
+                return da, db
+            return out, reflected_pullback
+    rule = _functions.get(fn)
+    if rule is None:
+        return runtime._call_opaque(fn, (a, b), None)
+    return rule(a, b)
+
+
+def _strip_first(pb):
+    def dunder_pullback(g):
+        return pb(g)[1:]
+    return dunder_pullback
+
+
+def _make_unary(fn, dunder):
+    def unary_op(a):
+        if type(a) in _PLAIN:
+            return _functions[fn](a)
+        method = _python_dunder(type(a), dunder)
+        if method is not None:
+            out, pb = runtime._call_python(method, (a,), None)
+            return out, (None if pb is None else _strip_first(pb))
+        rule = _functions.get(fn)
+        if rule is None:
+            return runtime._call_opaque(fn, (a,), None)
+        return rule(a)
+    return unary_op
+
+
+_BINARY = [
+    (operator.add, "add"), (operator.sub, "sub"), (operator.mul, "mul"), (operator.truediv, "truediv"),
+    (operator.floordiv, "floordiv"), (operator.mod, "mod"), (operator.pow, "pow"),
+    (operator.matmul, "matmul"), (operator.and_, "and"), (operator.or_, "or"), (operator.xor, "xor"),
+    (operator.lshift, "lshift"), (operator.rshift, "rshift"),
+]
+for _fn, _name in _BINARY:
+    OPS[_fn.__name__] = _make_binary(_fn, f"__{_name}__", f"__r{_name}__")
+
+OPS["neg"] = _make_unary(operator.neg, "__neg__")
+OPS["pos"] = _make_unary(operator.pos, "__pos__")
+OPS["invert"] = _make_unary(operator.invert, "__invert__")
+
+
+def _make_inplace(ifn, fn, idunder, dunder, rdunder):
+    binary = OPS[fn.__name__]
+
+    def inplace_op(a, b):
+        t = type(a)
+        if t is float or t is int or t is complex or t is tuple or t is str:
+            return binary(a, b)
+        method = _python_dunder(t, idunder)
+        if method is not None:
+            out, pb = runtime._call_python(method, (a, b), None)
+            if out is not NotImplemented:
+                return out, (None if pb is None else _strip_first(pb))
+        rule = _functions.get(ifn)
+        if rule is not None and getattr(t, idunder, None) is not None:
+            return rule(a, b)
+        return binary(a, b)   # no in-place version: Python falls back to the binary operator
+
+    return inplace_op
+
+
+for _fn, _name in _BINARY:
+    _base = _fn.__name__.rstrip("_")
+    OPS["i" + _base] = _make_inplace(getattr(operator, "i" + _base), _fn, f"__i{_name}__",
+                                     f"__{_name}__", f"__r{_name}__")
+
+
+# --------------------------------------------------------------------------- containers
+
+def _sequence_ct(n, index, g, kind):
+    ct = [None] * n
+    if isinstance(index, slice):
+        for i, c in zip(range(*index.indices(n)), g if g is not None else ()):
+            ct[i] = _add(ct[i], c)
+    else:
+        ct[index] = g
+    return ct if kind is list else tuple(ct)
+
+
+def getitem(x, index):
+    t = type(x)
+    if t is list or t is tuple:
+        out = x[index]
+        n = len(x)
+
+        def sequence_getitem_pullback(g):
+            return _sequence_ct(n, index, g, t), None
+        return out, sequence_getitem_pullback
+    if t is dict:
+        out = x[index]
+
+        def dict_getitem_pullback(g):
+            return {index: g}, None
+        return out, dict_getitem_pullback
+    rule = _type_rule("getitem", t)
+    if rule is not None:
+        return rule(x, index)
+    method = _python_dunder(t, "__getitem__")
+    if method is not None:
+        out, pb = runtime._call_python(method, (x, index), None)
+        return out, (None if pb is None else _strip_first(pb))
+    if isinstance(x, (list, tuple)):  # NamedTuple and other subclasses
+        out = x[index]
+        n = len(x)
+
+        def subclass_getitem_pullback(g):
+            return _sequence_ct(n, index, g, tuple), None
+        return out, subclass_getitem_pullback
+    out = x[index]
+    if runtime.is_constant(out):
+        return out, None
+    raise MissingRuleError(operator.getitem, runtime._user_site())
+
+
+def setitem(x, index, value):
+    """``x[index] = value``; the op's output is ``x`` itself (rebinding the name)."""
+    t = type(x)
+    if t is list:
+        n = len(x)
+        old = x[index]
+        x[index] = value
+
+        def list_setitem_pullback(g):
+            if g is None:
+                return None, None, None
+            g = list(g) + [None] * (n - len(g))
+            if isinstance(index, slice):
+                dvalue = [g[i] for i in range(*index.indices(n))]
+                for i in range(*index.indices(n)):
+                    g[i] = None
+                # a slice assignment may change the length; only same-length writes are supported
+            else:
+                dvalue = g[index]
+                g[index] = None
+            return g, None, dvalue
+        if isinstance(index, slice) and len(range(*index.indices(n))) != len(value):
+            x[index] = old
+            raise UnsupportedOperationError(
+                f"{runtime._user_site()}: slice assignment that changes a list's length is not "
+                "differentiable yet; build a new list instead.")
+        return x, list_setitem_pullback
+    if t is dict:
+        x[index] = value
+
+        def dict_setitem_pullback(g):
+            if g is None:
+                return None, None, None
+            g = dict(g)
+            dvalue = g.pop(index, None)
+            return g, None, dvalue
+        return x, dict_setitem_pullback
+    rule = _type_rule("setitem", t)
+    if rule is not None:
+        return rule(x, index, value)
+    method = _python_dunder(t, "__setitem__")
+    if method is not None:
+        _, pb = runtime._call_python(method, (x, index, value), None)
+        if pb is None:
+            return x, None
+
+        def user_setitem_pullback(g):
+            cts = pb(None, (g, None, None))
+            return cts[1], None, cts[3]
+        return x, user_setitem_pullback
+    if runtime.is_constant(value):
+        x[index] = value
+        return x, None
+    raise UnsupportedOperationError(
+        f"{runtime._user_site()}: morula cannot differentiate item assignment into a "
+        f"{t.__name__}; use a list, dict or NumPy array, or register a rule.")
+
+
+def delitem(x, index):
+    t = type(x)
+    if t is list and isinstance(index, int):
+        n = len(x)
+        i = index % n
+        del x[index]
+
+        def list_delitem_pullback(g):
+            if g is None:
+                return None, None
+            g = list(g) + [None] * (n - 1 - len(g))
+            return g[:i] + [None] + g[i:], None
+        return x, list_delitem_pullback
+    if t is dict:
+        del x[index]
+        return x, (lambda g: (None if g is None else dict(g), None))
+    raise UnsupportedOperationError(
+        f"{runtime._user_site()}: morula cannot differentiate `del` on a {t.__name__}"
+        f"{' with a slice' if isinstance(index, slice) else ''}; build a new container instead.")
+
+
+def getattr_op(obj, name):
+    t = type(obj)
+    if t is types.ModuleType:
+        return getattr(obj, name), None
+    rule = REGISTRY.attribute_rule(t, name)
+    if rule is not None:
+        return rule(obj)
+    descriptor = getattr(t, name, None)
+    if isinstance(descriptor, property) and type(descriptor.fget) is _FunctionType:
+        out, pb = runtime._call_python(descriptor.fget, (obj,), None)
+        return out, (None if pb is None else _strip_first_keep_one(pb))
+    value = getattr(obj, name)
+    if runtime.is_constant(value):
+        return value, None
+    if type(value) is types.MethodType and value.__self__ is obj:
+        def bound_method_attr_pullback(g):
+            return g, None   # a bound method's cotangent is its object's
+        return value, bound_method_attr_pullback
+    if t.__flags__ & (1 << 9) or isinstance(obj, type):  # a Python class (heap type) or a class object
+        def attribute_pullback(g):
+            return tangents.ObjectCotangent({name: g}), None
+        return value, attribute_pullback
+    raise MissingRuleError(_AttributeRead(t, name), runtime._user_site())
+
+
+class _AttributeRead:
+    def __init__(self, t, name):
+        self.__qualname__ = f"{t.__name__}.{name} (attribute)"
+        self.__module__ = t.__module__
+
+
+def _strip_first_keep_one(pb):
+    def property_pullback(g):
+        return pb(g)[1], None
+    return property_pullback
+
+
+def setattr_op(obj, name, value):
+    setattr(obj, name, value)
+
+    def setattr_pullback(g):
+        if g is None:
+            return None, None, None
+        if isinstance(g, tangents.ObjectCotangent):
+            fields = dict(g.fields)
+            dvalue = fields.pop(name, None)
+            return tangents.ObjectCotangent(fields), None, dvalue
+        return g, None, None
+    return obj, setattr_pullback
+
+
+# --------------------------------------------------------------------------- displays
+
+def _display(kind):
+    def display(*items):
+        out = kind(items)
+        n = len(items)
+
+        def display_pullback(g):
+            if g is None:
+                return (None,) * n
+            return tuple(tangents._items(g, n))
+        return out, display_pullback
+    return display
+
+
+def dict_display(*keys_and_values):
+    keys = keys_and_values[0::2]
+    out = dict(zip(keys, keys_and_values[1::2]))
+
+    def dict_display_pullback(g):
+        cts = []
+        for k in keys:
+            cts.append(None)
+            cts.append(g.get(k) if g else None)
+        return tuple(cts)
+    return out, dict_display_pullback
+
+
+def dict_merge(*parts):
+    """``{**a, 'k': v, **b}`` and keyword dicts of calls: pairs (key or None, value)."""
+    out = {}
+    for key, value in zip(parts[0::2], parts[1::2]):
+        if key is None:
+            out.update(value)
+        else:
+            out[key] = value
+    pairs = list(zip(parts[0::2], parts[1::2]))
+
+    def dict_merge_pullback(g):
+        g = dict(g or {})
+        cts = [None] * len(parts)
+        for j in range(len(pairs) - 1, -1, -1):  # the last writer of a key gets its cotangent
+            key, value = pairs[j]
+            if key is None:
+                mine = {k: g.pop(k) for k in list(value) if k in g}
+                cts[2 * j + 1] = mine or None
+            else:
+                cts[2 * j + 1] = g.pop(key, None)
+        return tuple(cts)
+    return out, dict_merge_pullback
+
+
+def _star_display(kind):
+    def star_display(spec, *parts):
+        lengths, items = [], []
+        for starred, part in zip(spec, parts):
+            if starred:
+                part = list(part)
+                lengths.append(len(part))
+                items.extend(part)
+            else:
+                lengths.append(None)
+                items.append(part)
+        out = kind(items)
+        part_types = [type(p) for p in parts]
+
+        def star_display_pullback(g):
+            flat = tangents._items(g, len(items))
+            cts, i = [None], 0
+            for n, pt in zip(lengths, part_types):
+                if n is None:
+                    cts.append(flat[i])
+                    i += 1
+                else:
+                    chunk = flat[i:i + n]
+                    i += n
+                    cts.append(None if all(c is None for c in chunk) else
+                               (list(chunk) if pt is list else tuple(chunk)))
+            return tuple(cts)
+        return out, star_display_pullback
+    return star_display
+
+
+def unpack_rest(seq, start, stop):
+    items = list(seq)
+    n = len(items)
+    end = n + stop if stop < 0 else n if stop == 0 else stop
+    out = items[start:end]
+
+    def unpack_rest_pullback(g):
+        ct = [None] * n
+        for i, c in zip(range(start, end), g or ()):
+            ct[i] = c
+        return (ct if type(seq) is list else tuple(ct)), None, None
+    return out, unpack_rest_pullback
+
+
+def list_append(lst, value):
+    lst.append(value)
+    n = len(lst)
+
+    def list_append_pullback(g):
+        if g is None:
+            return None, None
+        g = list(g) + [None] * (n - len(g))
+        return g[: n - 1], g[n - 1]
+    return lst, list_append_pullback
+
+
+OPS.update({
+    "getitem": getitem, "setitem": setitem, "delitem": delitem,
+    "getattr": getattr_op, "setattr": setattr_op,
+    "tuple": _display(tuple), "list": _display(list), "set": _display(set),
+    "dict": dict_display, "dict_merge": dict_merge,
+    "tuple_star": _star_display(tuple), "list_star": _star_display(list), "set_star": _star_display(set),
+    "unpack_rest": unpack_rest, "list_append": list_append,
+})

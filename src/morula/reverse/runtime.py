@@ -1,0 +1,708 @@
+"""Reverse-mode runtime: what generated code calls.
+
+In: a callee and its arguments, at run time. Out: ``(out, pullback)``.
+Dispatch for a call: (1) a registered rule; (2) Python code (function,
+lambda, closure, bound method, ``__call__``, constructor, operator overloads
+written in Python): transform it and recurse; (3) anything else is run, and
+its output must be a constant (no floating value in it) or
+``MissingRuleError`` is raised. Never a guessed gradient.
+
+Pullback conventions (see codegen): ``_mo_callg``-family pullbacks return one
+cotangent per argument; ``_mo_call`` family prepend the callee's cotangent (a
+closure's captured variables); method pullbacks take ``(dout, dself_after)``
+and return ``(dself_before, *dargs)``.
+"""
+
+import functools
+import operator
+import sys
+import types
+
+from .. import tangents
+from ..errors import MissingRuleError, MorulaError, UnsupportedOperationError, describe_callable
+from ..frontend.source import SourceNotFoundError
+from ..rules.registry import REGISTRY
+from . import transform
+
+_functions = REGISTRY.functions
+_FunctionType = types.FunctionType
+_MethodType = types.MethodType
+_ModuleType = types.ModuleType
+_add = tangents.add
+_is_constant_cache = {}
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _user_site():
+    """The user's file:line of the innermost generated frame (for error messages)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name.endswith("__fwd"):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+_CONSTANT_TYPES = {int, bool, str, bytes, type(None), range, slice, type, _ModuleType,
+                   types.BuiltinFunctionType, type(Ellipsis), type(NotImplemented)}
+
+
+def is_constant(value):
+    """True when ``value`` certainly holds no floating-point number."""
+    t = type(value)
+    if t in _CONSTANT_TYPES:
+        return True
+    if t is float or t is complex:
+        return False
+    if t in (tuple, list, set, frozenset):
+        return all(is_constant(v) for v in value)
+    if t is dict:
+        return all(is_constant(v) for v in value.values())
+    for predicate, _, inexact in tangents._vspaces:
+        if predicate(value):
+            return not inexact(value)
+    if isinstance(value, (_FunctionType, types.BuiltinMethodType, functools.partial)):
+        return True
+    if isinstance(value, type):
+        return True
+    fields = getattr(value, "__dict__", None)
+    if fields is not None and t.__flags__ & (1 << 9):
+        # an instance of a Python class: constant when none of its fields holds a float
+        return not any(tangents.is_inexact(v) for v in fields.values())
+    return False
+
+
+_library_dirs = None
+
+
+def _is_library_code(code):
+    """Is ``code`` from the standard library or an installed package (not the user's own files)?"""
+    global _library_dirs
+    if _library_dirs is None:
+        import sysconfig
+        paths = sysconfig.get_paths()
+        _library_dirs = tuple({paths.get("stdlib", ""), paths.get("platstdlib", ""),
+                               paths.get("purelib", ""), paths.get("platlib", "")} - {""})
+    filename = code.co_filename
+    return filename.startswith(_library_dirs) or "site-packages" in filename or "dist-packages" in filename
+
+
+def _prepend_none(pb, n):
+    """A rule's pullback, seen from a call site whose callee is a local variable."""
+    def rule_pullback(g, seed=None):
+        if g is None:
+            return (seed,) + (None,) * n
+        return (seed,) + tuple(pb(g))
+    return rule_pullback
+
+
+# --------------------------------------------------------------------------- calls
+
+def callg(f, *args):
+    """Call ``f`` (a global/builtin/module function); pullback returns per-argument cotangents."""
+    try:
+        rule = _functions.get(f)
+    except TypeError:
+        rule = None
+    if rule is not None:
+        return rule(*args)
+    out, pb = _dispatch(f, args, None)
+    if pb is None:
+        return out, None
+    return out, _drop_first(pb)
+
+
+def call(f, *args):
+    """Call a local callee: the pullback also returns the callee's cotangent (first)."""
+    try:
+        rule = _functions.get(f)
+    except TypeError:
+        rule = None
+    if rule is not None:
+        out, pb = rule(*args)
+        return out, (None if pb is None else _prepend_none(pb, len(args)))
+    return _dispatch(f, args, None)
+
+
+def _drop_first(pb):
+    def call_pullback(g):
+        return pb(g)[1:]
+    return call_pullback
+
+
+def callk(f, names, *values):
+    return _callk(f, names, values, with_fn=True)
+
+
+def callgk(f, names, *values):
+    return _callk(f, names, values, with_fn=False)
+
+
+def _callk(f, names, values, with_fn):
+    npos = len(values) - len(names)
+    args, kwargs = values[:npos], dict(zip(names, values[npos:]))
+    try:
+        rule = _functions.get(f)
+    except TypeError:
+        rule = None
+    if rule is not None:
+        out, pb = _rule_with_kwargs(rule, args, kwargs, names)
+        if pb is None:
+            return out, None
+        return out, (_prepend_none(pb, len(values)) if with_fn else pb)
+    out, pb = _dispatch(f, args, kwargs)
+    if pb is None:
+        return out, None
+    if with_fn:
+        return out, pb
+    return out, _drop_first(pb)
+
+
+def _rule_with_kwargs(rule, args, kwargs, names):
+    """Call ``rule`` with keywords; pullback returns cotangents for (args..., kwargs values in ``names`` order)."""
+    if getattr(rule, "keyword_cotangents", False):
+        out, pb = rule(*args, **kwargs)
+        if pb is None:
+            return out, None
+
+        def dict_keyword_rule_pullback(g):
+            cts = pb(g)
+            by_name = cts[-1] or {}
+            return tuple(cts[:-1]) + tuple(by_name.get(n) for n in names)
+        return out, dict_keyword_rule_pullback
+    bound, static, positions = REGISTRY.bind_keywords(rule, args, kwargs)
+    out, pb = rule(*bound, **static)
+    if pb is None:
+        return out, None
+    nargs = len(args)
+
+    def keyword_rule_pullback(g):
+        cts = pb(g)
+        return tuple(cts[:nargs]) + tuple(cts[positions[n]] if n in positions else None for n in names)
+
+    return out, keyword_rule_pullback
+
+
+def callv(f, argtuple, kwdict):
+    return _callv(f, argtuple, kwdict, with_fn=True)
+
+
+def callgv(f, argtuple, kwdict):
+    return _callv(f, argtuple, kwdict, with_fn=False)
+
+
+def _callv(f, argtuple, kwdict, with_fn):
+    names = tuple(kwdict)
+    out, pb = _callk(f, names, tuple(argtuple) + tuple(kwdict.values()), with_fn)
+    if pb is None:
+        return out, None
+    n = len(argtuple)
+    first = 1 if with_fn else 0
+
+    def star_call_pullback(g, seed=None):
+        cts = pb(g, seed) if with_fn else pb(g)
+        head = (cts[0],) if with_fn else ()
+        return head + (tuple(cts[first:first + n]), dict(zip(names, cts[first + n:])))
+
+    return out, star_call_pullback
+
+
+def _dispatch(f, args, kwargs):
+    """Python-level callees. Pullback ``(g, seed=None) -> (dcallee, *dargs[, *dkwargs])`` where
+    ``seed`` is the callee's cotangent after the call (a callable object may change itself)."""
+    tf = type(f)
+    n = len(args) + (len(kwargs) if kwargs else 0)
+    if tf is _FunctionType:
+        out, pb = _call_python(f, args, kwargs)
+        if pb is None:
+            return out, None
+
+        def function_call_pullback(g, seed=None):
+            if g is None:
+                return (seed,) + (None,) * n
+            cts = pb(g)
+            return (_add(seed, cts[0]),) + cts[1:]
+        return out, function_call_pullback
+    if tf is _MethodType:
+        return _self_call(f.__func__, f.__self__, args, kwargs)
+    if isinstance(f, type):
+        out, pb = _construct(f, args, kwargs)
+        if pb is None:
+            return out, None
+        return out, (lambda g, seed=None: pb(g) if g is not None else (None,) * (n + 1))
+    if tf is functools.partial:
+        return _call_partial(f, args, kwargs)
+    custom = getattr(tf, "__morula_call__", None)
+    if custom is not None:
+        return custom(f, args, kwargs)
+    call_method = getattr(tf, "__call__", None)
+    if type(call_method) is _FunctionType:
+        return _self_call(call_method, f, args, kwargs)
+    return _call_opaque(f, args, kwargs)
+
+
+def _self_call(func, obj, args, kwargs):
+    """Call Python ``func(obj, *args)`` where the callee's cotangent is ``obj``'s (bound methods,
+    callable objects)."""
+    out, pb = _call_python(func, (obj,) + tuple(args), kwargs)
+    if pb is None:
+        return out, None
+    nparams = None
+
+    def self_call_pullback(g, seed=None):
+        nonlocal nparams
+        if seed is None:
+            cts = pb(g)
+        else:
+            if nparams is None:
+                nparams = len(_param_layout(func)[4])
+            cts = pb(g, (seed,) + (None,) * (nparams - 1))
+        return tuple(cts[1:])   # (dself, *dargs): the callee's cotangent is its object's
+    return out, self_call_pullback
+
+
+def _call_opaque(f, args, kwargs):
+    out = f(*args, **kwargs) if kwargs else f(*args)
+    if is_constant(out):
+        return out, None
+    raise MissingRuleError(f, _user_site())
+
+
+def _call_python(f, args, kwargs, seed=None):
+    """Transform ``f`` and run its forward sweep. Pullback(g, seed) -> (dclosure, *dargs, *dkwargs)."""
+    try:
+        forward = transform.forward_of(f)
+    except (SourceNotFoundError, MorulaError, SyntaxError) as error:
+        if not _is_library_code(f.__code__):
+            raise
+        # Library code morula cannot transform: fine if nothing differentiable comes out.
+        out = f(*args, **kwargs) if kwargs else f(*args)
+        if is_constant(out):
+            return out, None
+        raise MissingRuleError(f, _user_site(), reason=str(error)) from error
+    out, back = forward(*args, **kwargs) if kwargs else forward(*args)
+    layout = _param_layout(f)
+    nargs = len(args)
+    names = tuple(kwargs) if kwargs else ()
+
+    def function_pullback(g, param_seeds=None):
+        pcts, ccts = back(g, param_seeds)
+        return (ccts,) + _map_param_cts(layout, pcts, nargs, names)
+
+    return out, function_pullback
+
+
+def _param_layout(f):
+    code = f.__code__
+    layout = f.__dict__.get("__morula_layout__") if hasattr(f, "__dict__") else None
+    if layout is not None and layout[0] is code:
+        return layout
+    npos = code.co_argcount + code.co_posonlyargcount * 0
+    has_var = bool(code.co_flags & 0x04)
+    has_varkw = bool(code.co_flags & 0x08)
+    nkwonly = code.co_kwonlyargcount
+    names = code.co_varnames[: npos + nkwonly + has_var + has_varkw]
+    # order of cotangents from back(): positional params, *args, keyword-only, **kwargs
+    ordered = list(code.co_varnames[:npos])
+    if has_var:
+        ordered.append(code.co_varnames[npos + nkwonly])
+    ordered += list(code.co_varnames[npos:npos + nkwonly])
+    if has_varkw:
+        ordered.append(code.co_varnames[npos + nkwonly + has_var])
+    index = {name: i for i, name in enumerate(ordered)}
+    layout = (code, npos, has_var, has_varkw, index, names)
+    try:
+        f.__dict__["__morula_layout__"] = layout
+    except (AttributeError, TypeError):
+        pass
+    return layout
+
+
+def _map_param_cts(layout, pcts, nargs, names):
+    _, npos, has_var, has_varkw, index, _ = layout
+    if nargs <= npos:
+        out = tuple(pcts[:nargs])
+    else:
+        extra = pcts[npos] if has_var else None
+        if extra is None:
+            extra = (None,) * (nargs - npos)
+        out = tuple(pcts[:npos]) + tuple(extra) + (None,) * (nargs - npos - len(extra))
+    if names:
+        kw_ct = pcts[-1] if has_varkw else None
+        kw = []
+        for name in names:
+            i = index.get(name)
+            if i is not None and not (has_varkw and i == len(pcts) - 1):
+                kw.append(pcts[i])
+            else:
+                kw.append(kw_ct.get(name) if kw_ct else None)
+        out = out + tuple(kw)
+    return out
+
+
+def _construct(cls, args, kwargs):
+    kwargs = kwargs or {}
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        out = cls(*args, **kwargs)
+        return out, _namedtuple_pullback(cls, len(args), tuple(kwargs))
+    init = cls.__init__
+    if type(init) is _FunctionType and cls.__new__ is object.__new__:
+        obj = object.__new__(cls)
+        try:
+            forward = transform.forward_of(init)
+        except (SourceNotFoundError, SyntaxError):
+            forward = None
+        if forward is None:
+            if _is_dataclass(cls):
+                out = cls(*args, **kwargs)
+                return out, _dataclass_pullback(cls, len(args), tuple(kwargs))
+            out = cls(*args, **kwargs)
+            if is_constant(out) or not _holds_inexact(out):
+                return out, None
+            raise MissingRuleError(cls, _user_site())
+        result, back = forward(obj, *args, **kwargs)
+        layout = _param_layout(init)
+        nargs = len(args) + 1
+        names = tuple(kwargs)
+        nparams = len(layout[4])
+
+        def constructor_pullback(g):
+            seed = (g,) + (None,) * (nparams - 1)
+            pcts, ccts = back(None, seed)
+            return (None,) + _map_param_cts(layout, pcts, nargs, names)[1:]
+
+        return obj, constructor_pullback
+    out = cls(*args, **kwargs)
+    if is_constant(out) or (cls.__init__ is object.__init__ and not args and not kwargs):
+        return out, None
+    raise MissingRuleError(cls, _user_site())
+
+
+def _is_dataclass(cls):
+    return hasattr(cls, "__dataclass_fields__")
+
+
+def _holds_inexact(obj):
+    return any(tangents.is_inexact(v) for v in getattr(obj, "__dict__", {}).values())
+
+
+def _dataclass_pullback(cls, nargs, names):
+    import dataclasses
+    fields = [f.name for f in dataclasses.fields(cls) if f.init]
+
+    def dataclass_pullback(g):
+        by_name = g.fields if isinstance(g, tangents.ObjectCotangent) else {}
+        pos = tuple(by_name.get(fields[i]) if i < len(fields) else None for i in range(nargs))
+        return (None,) + pos + tuple(by_name.get(n) for n in names)
+
+    return dataclass_pullback
+
+
+def _namedtuple_pullback(cls, nargs, names):
+    fields = cls._fields
+
+    def namedtuple_pullback(g):
+        items = tangents._items(g, len(fields), fields)
+        by_name = dict(zip(fields, items))
+        return (None,) + tuple(items[:nargs]) + tuple(by_name.get(n) for n in names)
+
+    return namedtuple_pullback
+
+
+def _call_partial(p, args, kwargs):
+    all_args = p.args + tuple(args)
+    all_kwargs = {**p.keywords, **(kwargs or {})}
+    names = tuple(all_kwargs)
+    out, pb = _callk(p.func, names, all_args + tuple(all_kwargs.values()), with_fn=True)
+    if pb is None:
+        return out, None
+    nbound = len(p.args)
+    nargs = len(args)
+    user_names = tuple(kwargs or ())
+
+    def partial_pullback(g, seed=None):
+        if g is None:
+            return (seed,) + (None,) * (nargs + len(user_names))
+        cts = pb(g)
+        d_func, d_all = cts[0], cts[1:]
+        d_bound = tuple(d_all[:nbound])
+        d_args = tuple(d_all[nbound:nbound + nargs])
+        d_kw = dict(zip(names, d_all[len(all_args):]))
+        d_partial = tangents.ObjectCotangent({"func": d_func, "args": d_bound,
+                                              "keywords": {k: v for k, v in d_kw.items() if k in p.keywords}})
+        return (_add(seed, d_partial),) + d_args + tuple(d_kw.get(n) for n in user_names)
+
+    return out, partial_pullback
+
+
+# --------------------------------------------------------------------------- methods
+
+_class_attrs = {}
+
+
+def _class_attr(t, name):
+    """The attribute ``name`` as stored in the class dictionaries (descriptors not applied)."""
+    key = (t, name)
+    try:
+        return _class_attrs[key]
+    except KeyError:
+        pass
+    found = None
+    for base in t.__mro__:
+        if name in base.__dict__:
+            found = base.__dict__[name]
+            break
+    _class_attrs[key] = found
+    return found
+
+
+def _super_method(obj, cls, name, args, kwargs):
+    bound = getattr(super(cls, obj), name)
+    if type(bound) is _MethodType and type(bound.__func__) is _FunctionType and bound.__self__ is obj:
+        return _method_python(bound.__func__, obj, args, kwargs)
+    out = bound(*args, **kwargs) if kwargs else bound(*args)
+    if is_constant(out):
+        return out, None
+    raise MissingRuleError(bound, _user_site())
+
+
+def _resolve_method(obj, name, args, kwargs):
+    """(out, pb) with pb(g, seed) -> (dself, *dargs, *dkwargs)."""
+    if type(name) is tuple:   # super().name(...): (defining class, name)
+        return _super_method(obj, name[0], name[1], args, kwargs)
+    t = type(obj)
+    if t is _ModuleType:
+        f = getattr(obj, name)
+        out, pb = (_callk(f, tuple(kwargs), tuple(args) + tuple(kwargs.values()), True) if kwargs
+                   else call(f, *args))
+        if pb is None:
+            return out, None
+
+        def module_function_pullback(g, seed=None):
+            return (None,) + tuple(pb(g)[1:])
+        return out, module_function_pullback
+    found = REGISTRY.method_rule(t, name)
+    if found is not None:
+        rule, mutating = found
+        if kwargs:
+            out, pb = _rule_with_kwargs(rule, (obj,) + tuple(args), kwargs, tuple(kwargs))
+        else:
+            out, pb = rule(obj, *args)
+        if pb is None:
+            return out, None
+        if mutating:
+            return out, pb
+
+        def method_rule_pullback(g, seed=None):
+            if g is None:
+                return (seed,) + (None,) * (len(args) + len(kwargs))
+            cts = pb(g)
+            return (_add(seed, cts[0]),) + tuple(cts[1:])
+        return out, method_rule_pullback
+    attr = _class_attr(t, name) if not isinstance(obj, type) else None
+    if type(attr) is _FunctionType:
+        return _method_python(attr, obj, args, kwargs)
+    if isinstance(obj, type) or isinstance(attr, (staticmethod, classmethod)):
+        out, pb = _dispatch_any(getattr(obj, name), args, kwargs)
+        if pb is None:
+            return out, None
+
+        def static_pullback(g, seed=None):
+            return (seed,) + tuple(pb(g)[1:])
+        return out, static_pullback
+    bound = getattr(obj, name)
+    if type(bound) is _MethodType and bound.__self__ is obj and type(bound.__func__) is _FunctionType:
+        return _method_python(bound.__func__, obj, args, kwargs)
+    if callable(bound) and not _is_builtin_method(bound):
+        # a function stored on the instance: its cotangent is the object's field
+        out, pb = _dispatch_any(bound, args, kwargs)
+        if pb is None:
+            return out, None
+
+        def stored_function_pullback(g, seed=None):
+            cts = pb(g)
+            d_self = tangents.ObjectCotangent({name: cts[0]}) if cts[0] is not None else None
+            return (_add(seed, d_self),) + tuple(cts[1:])
+        return out, stored_function_pullback
+    if name in _KNOWN_MUTATORS and not is_constant(obj):
+        raise UnsupportedOperationError(
+            f"{_user_site() or ''}: morula cannot differentiate the in-place method "
+            f"{t.__name__}.{name}, which changes its object in a way morula cannot see. "
+            f"Write it out of place (e.g. a new array/list), or register a rule with "
+            f"morula.rules.registry.method_rule({t.__name__}, {name!r}, mutating=True).")
+    out = bound(*args, **kwargs) if kwargs else bound(*args)
+    if is_constant(out):
+        return out, None
+    raise MissingRuleError(bound, _user_site())
+
+
+_KNOWN_MUTATORS = {"sort", "reverse", "resize", "put", "itemset", "fill", "partition", "setfield",
+                   "append", "extend", "insert", "pop", "remove", "clear", "update", "setdefault",
+                   "popitem", "add", "discard"}
+
+
+def _is_builtin_method(bound):
+    return isinstance(bound, (types.BuiltinMethodType, types.MethodWrapperType))
+
+
+def _dispatch_any(f, args, kwargs):
+    if kwargs:
+        return _callk(f, tuple(kwargs), tuple(args) + tuple(kwargs.values()), True)
+    return call(f, *args)
+
+
+def _method_python(func, obj, args, kwargs):
+    out, pb = _call_python(func, (obj,) + tuple(args), kwargs)
+    if pb is None:
+        return out, None
+
+    def method_pullback(g, seed=None):
+        if seed is not None:
+            layout = _param_layout(func)
+            seeds = (seed,) + (None,) * (len(layout[4]) - 1)
+            cts = pb(g, seeds)
+        else:
+            cts = pb(g)
+        return tuple(cts[1:])   # (dself, *dargs)
+    return out, method_pullback
+
+
+def meth(obj, name, *args):
+    return _resolve_method(obj, name, args, None)
+
+
+def methk(obj, name, names, *values):
+    npos = len(values) - len(names)
+    return _resolve_method(obj, name, values[:npos], dict(zip(names, values[npos:])))
+
+
+def methv(obj, name, argtuple, kwdict):
+    names = tuple(kwdict)
+    out, pb = _resolve_method(obj, name, tuple(argtuple), dict(kwdict))
+    if pb is None:
+        return out, None
+    n = len(argtuple)
+
+    def star_method_pullback(g, seed=None):
+        cts = pb(g, seed)
+        return (cts[0], tuple(cts[1:1 + n]), dict(zip(names, cts[1 + n:])))
+    return out, star_method_pullback
+
+
+def methg(obj, name, *args):
+    if type(obj) is _ModuleType:
+        return callg(getattr(obj, name), *args)
+    out, pb = _resolve_method(obj, name, args, None)
+    return out, (None if pb is None else _global_method(pb))
+
+
+def methgk(obj, name, names, *values):
+    if type(obj) is _ModuleType:
+        return callgk(getattr(obj, name), names, *values)
+    out, pb = methk(obj, name, names, *values)
+    return out, (None if pb is None else _global_method(pb))
+
+
+def methgv(obj, name, argtuple, kwdict):
+    if type(obj) is _ModuleType:
+        return callgv(getattr(obj, name), argtuple, kwdict)
+    out, pb = methv(obj, name, argtuple, kwdict)
+    return out, (None if pb is None else _global_method(pb))
+
+
+def _global_method(pb):
+    def global_object_method_pullback(g):
+        return tuple(pb(g, None)[1:])
+    return global_object_method_pullback
+
+
+# --------------------------------------------------------------------------- iteration
+
+def iterate(xs):
+    """Materialize what a ``for`` loop walks over; pullback maps per-element cotangents back."""
+    t = type(xs)
+    if t is range:
+        return xs, None
+    if t is list or t is tuple:
+        n = len(xs)
+
+        def sequence_iteration_pullback(cts):
+            if all(c is None for c in cts):
+                return None
+            cts = list(cts) + [None] * (n - len(cts))
+            return cts if t is list else tuple(cts)
+        return xs, sequence_iteration_pullback
+    if t is dict:
+        return list(xs), None
+    rule = _iteration_rules.get(t)
+    if rule is None:
+        for base, r in _iteration_rules.items():
+            if isinstance(xs, base):
+                rule = r
+                break
+    if rule is not None:
+        return rule(xs)
+    items = list(xs)
+    if is_constant(items):
+        return items, None
+    raise MissingRuleError(iter, _user_site())
+
+
+_iteration_rules = {}
+
+
+def register_iteration(cls, rule):
+    """``rule(xs) -> (list_of_elements, pullback(list_of_element_cotangents) -> dxs)``."""
+    _iteration_rules[cls] = rule
+
+
+# --------------------------------------------------------------------------- helper table
+
+def helper_values(op_names):
+    from . import ops
+    values = {
+        "_mo_call": call, "_mo_callk": callk, "_mo_callv": callv,
+        "_mo_callg": callg, "_mo_callgk": callgk, "_mo_callgv": callgv,
+        "_mo_meth": meth, "_mo_methk": methk, "_mo_methv": methv,
+        "_mo_methg": methg, "_mo_methgk": methgk, "_mo_methgv": methgv,
+        "_mo_iter": iterate, "_mo_add": _add,
+    }
+    for name in op_names:
+        values[f"_mo_op_{name}"] = ops.OPS[name]
+    return values
+
+
+# --------------------------------------------------------------------------- undo/redo of mutation
+
+import threading as _threading
+
+_mutation_state = _threading.local()
+
+
+def record_redo(action):
+    """Called by a mutating op's pullback after it undid its write: ``action()`` re-applies it.
+
+    The API replays these after the backward sweep, so objects end in the state the
+    forward call left them in.
+    """
+    stack = getattr(_mutation_state, "stack", None)
+    if stack:
+        stack[-1].append(action)
+
+
+class backward_scope:
+    """Context for one top-level backward sweep: collects and then replays redo actions."""
+
+    def __enter__(self):
+        stack = getattr(_mutation_state, "stack", None)
+        if stack is None:
+            stack = _mutation_state.stack = []
+        stack.append([])
+        return self
+
+    def __exit__(self, *exc):
+        actions = _mutation_state.stack.pop()
+        for action in reversed(actions):
+            action()
+        return False

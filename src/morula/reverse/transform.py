@@ -1,0 +1,166 @@
+"""Turn a Python function into its reverse-mode forward function, once, and cache it.
+
+In: a function object. Out: ``forward_of(fn)``: a Python function with
+``fn``'s signature returning ``(out, back)``. The compiled code is cached per
+(code object, rules version); the function object built from it per user
+function object (closures get their own cells, so captured variables are
+read live). Globals are the user's module globals: read live at run time.
+"""
+
+import ast
+import threading
+import types
+
+from ..errors import UnsupportedSyntaxError
+from ..frontend import fence
+from ..frontend.normalize import normalize
+from ..frontend.source import function_source
+from ..rules.registry import REGISTRY
+from .codegen import HELPERS, ReverseCodegen
+
+_code_cache = {}      # (code, version) -> Compiled
+_lock = threading.RLock()
+_ATTR = "__morula_reverse__"
+
+
+class Compiled:
+    __slots__ = ("code", "freevars", "generated", "function", "param_info", "helper_cells")
+
+    def __init__(self, code, generated, function, helper_cells):
+        self.code = code
+        self.generated = generated
+        self.function = function
+        self.freevars = code.co_freevars
+        self.helper_cells = helper_cells
+
+
+def compile_function(fn):
+    """Compile (or fetch from the cache) the reverse-mode code of ``fn``'s code object."""
+    from . import runtime
+    key = (fn.__code__, REGISTRY.version)
+    entry = _code_cache.get(key)
+    if entry is not None:
+        return entry
+    with _lock:
+        entry = _code_cache.get(key)
+        if entry is not None:
+            return entry
+        info = function_source(fn)
+        fence.check(info.node, info.filename, info.lines)
+        core_fn = normalize(info, fn)
+        generated = ReverseCodegen(core_fn).generate()
+        module = _parse_with_user_lines(generated, info.filename)
+        code = compile(module, info.filename, "exec")
+        namespace = {}
+        exec(code, fn.__globals__, namespace)
+        factory = namespace["__mo_factory__"]
+        helpers = runtime.helper_values(generated.op_names)
+        ops = sorted(generated.op_names)
+        args = [helpers[h] for h in HELPERS] + [helpers[f"_mo_op_{o}"] for o in ops] + [None] * len(core_fn.freevars)
+        prototype = factory(*args)
+        cells = dict(zip(prototype.__code__.co_freevars, prototype.__closure__ or ()))
+        entry = Compiled(prototype.__code__, generated, core_fn, cells)
+        _code_cache[key] = entry
+        return entry
+
+
+def forward_of(fn):
+    """The forward function for ``fn`` (a plain function object), built once per function object."""
+    cached = fn.__dict__.get(_ATTR) if hasattr(fn, "__dict__") else None
+    version = REGISTRY.version
+    if cached is not None and cached[0] == version and cached[2] is fn.__code__:
+        return cached[1]
+    entry = compile_function(fn)
+    closure = None
+    if entry.freevars:
+        user_cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+        closure = tuple(user_cells[name] if name in user_cells else entry.helper_cells[name]
+                        for name in entry.freevars)
+    forward = types.FunctionType(entry.code, fn.__globals__, entry.code.co_name, fn.__defaults__, closure)
+    if fn.__kwdefaults__:
+        forward.__kwdefaults__ = dict(fn.__kwdefaults__)
+    forward.__morula_compiled__ = entry
+    try:
+        fn.__dict__[_ATTR] = (version, forward, fn.__code__)
+    except (AttributeError, TypeError):
+        pass
+    return forward
+
+
+def _parse_with_user_lines(generated, filename):
+    tree = ast.parse(generated.text, filename)
+    line_map = generated.line_map
+    placeholders = generated.placeholders
+
+    class Splice(ast.NodeTransformer):
+        def generic_visit(self, node):
+            if hasattr(node, "lineno"):
+                line = line_map.get(node.lineno, node.lineno)
+                node.lineno = line
+                node.end_lineno = line
+            return super().generic_visit(node)
+
+        def visit_Name(self, node):
+            original = placeholders.get(node.id)
+            if original is not None:
+                return _fresh(original)
+            return self.generic_visit(node)
+
+        def visit_Expr(self, node):
+            if isinstance(node.value, ast.Name) and node.value.id in placeholders:
+                return _fresh(placeholders[node.value.id])
+            return self.generic_visit(node)
+
+        def visit_With(self, node):
+            item = node.items[0].context_expr
+            if isinstance(item, ast.Name) and item.id in placeholders:
+                original = placeholders[item.id]
+                body = [self.visit(s) for s in node.body]
+                new = ast.With(items=_fresh(original).items, body=body)
+                return ast.copy_location(new, original)
+            return self.generic_visit(node)
+
+    tree = Splice().visit(tree)
+    ast.fix_missing_locations(tree)
+    return tree
+
+
+def _fresh(node):
+    import copy
+    return copy.deepcopy(node)
+
+
+def generated_source(fn):
+    """Readable reverse-mode code of ``fn`` with the user's lines as comments."""
+    entry = compile_function(fn)
+    generated = entry.generated
+    info = entry.function.source
+    out, last = [], None
+    lines = generated.text.splitlines()
+    for number, text in enumerate(lines, start=1):
+        line = generated.line_map.get(number)
+        if line != last and line is not None:
+            indent = text[: len(text) - len(text.lstrip())]
+            out.append(f"{indent}# line {line}: {info.line(line).strip()}")
+            last = line
+        out.append(_show_placeholders(text, generated.placeholders))
+    return "\n".join(out) + "\n"
+
+
+def _show_placeholders(text, placeholders):
+    if "__mo_" not in text:
+        return text
+    for name, node in placeholders.items():
+        if name in text:
+            if isinstance(node, ast.With):
+                shown = ", ".join(ast.unparse(i) for i in node.items)
+            else:
+                shown = ast.unparse(node)
+                if isinstance(node, (ast.FunctionDef,)) or "\n" in shown:
+                    indent = text[: len(text) - len(text.lstrip())]
+                    shown = shown.replace("\n", "\n" + indent)
+            text = text.replace(name, shown)
+    return text
+
+
+__all__ = ["compile_function", "forward_of", "generated_source", "UnsupportedSyntaxError"]

@@ -1,0 +1,139 @@
+"""Reverse rules for building NumPy arrays.
+
+In: nothing (importing registers the rules). Out: rules for ``np.array``,
+``asarray``, ``asanyarray``, ``ascontiguousarray`` (of arrays, numbers and
+nested lists/tuples of them), ``full``, ``full_like`` (the fill value is
+differentiable) and ``linspace`` (start and stop are differentiable); and
+``nondiff`` declarations for the constant constructors (``zeros``, ``ones``,
+``empty``, ``*_like``, ``arange``, ``eye``, ``identity``, ...).
+
+The cotangent of a nested list/tuple has the same structure: a list stays a
+list, a tuple a tuple, a Python float gets a Python float, an array an array
+of its own shape and dtype, an integer ``None``.
+"""
+
+import numpy as np
+
+from morula.rules.numpy_vspace import (
+    cotangent,
+    inexact,
+    numpy_rule,
+    shape_of,
+    structure_cotangent,
+    sum_to_shape,
+)
+from morula.rules.registry import nondiff
+
+
+def _array_cotangent(dy, obj):
+    """The cotangent of the ``object`` argument of ``np.array``-like constructors."""
+    if not inexact(obj):
+        return None
+    shape = shape_of(obj)
+    g = dy
+    if tuple(getattr(g, "shape", ())) != tuple(shape):
+        g = np.reshape(g, shape)  # ndmin added leading size-1 dimensions
+    if isinstance(obj, (list, tuple)):
+        return structure_cotangent(g, obj)
+    return cotangent(g, obj)
+
+
+def _array_rule_for(fn):
+    def array_rule(obj, dtype=None, *args, **kwargs):
+        y = fn(obj, dtype, *args, **kwargs)
+        if not inexact(y) or not inexact(obj):
+            return y, None
+
+        def array_pullback(dy):
+            return (_array_cotangent(dy, obj),)
+
+        array_pullback.__name__ = f"{fn.__name__}_pullback"
+        return y, array_pullback
+
+    array_rule.__name__ = f"{fn.__name__}_rule"
+    return numpy_rule(fn)(array_rule)
+
+
+array_rule = _array_rule_for(np.array)
+asarray_rule = _array_rule_for(np.asarray)
+asanyarray_rule = _array_rule_for(np.asanyarray)
+ascontiguousarray_rule = _array_rule_for(np.ascontiguousarray)
+asfortranarray_rule = _array_rule_for(np.asfortranarray)
+
+
+# -- constants filled with a differentiable value -------------------------------------------
+
+
+@numpy_rule(np.full)
+def full_rule(shape, fill_value, dtype=None, order="C", **kwargs):
+    y = np.full(shape, fill_value, dtype, order, **kwargs)
+    if not inexact(y) or not inexact(fill_value):
+        return y, None
+
+    def full_pullback(dy):
+        return None, cotangent(dy, fill_value)
+
+    return y, full_pullback
+
+
+@numpy_rule(np.full_like)
+def full_like_rule(a, fill_value, dtype=None, order="K", subok=True, shape=None, **kwargs):
+    y = np.full_like(a, fill_value, dtype, order, subok, shape, **kwargs)
+    if not inexact(y) or not inexact(fill_value):
+        return y, None
+
+    def full_like_pullback(dy):
+        return None, cotangent(dy, fill_value)
+
+    return y, full_like_pullback
+
+
+# -- linspace -----------------------------------------------------------------------------------
+
+
+@numpy_rule(np.linspace)
+def linspace_rule(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, **kwargs):
+    """``start + t * (stop - start)`` with ``t = i / div``: linear in ``start`` and ``stop``."""
+    y = np.linspace(start, stop, num, endpoint, retstep, dtype, axis, **kwargs)
+    samples = y[0] if retstep else y
+    if not inexact(samples) or not (inexact(start) or inexact(stop)):
+        return y, None
+    num = int(num)
+    div = (num - 1) if endpoint else num
+
+    def linspace_pullback(dy):
+        dsamples, dstep = (dy[0], dy[1]) if retstep else (dy, None)
+        d_start = d_stop = None
+        if dsamples is not None:
+            g = np.moveaxis(dsamples, axis, 0)
+            like = {"like": g} if hasattr(g, "__array_function__") else {}
+            t = np.arange(num, dtype=np.float64, **like)
+            if div > 0:
+                t = t / div
+            else:
+                t = t * 0
+            t = np.reshape(t, (num,) + (1,) * (g.ndim - 1))
+            d_start = np.sum(g * (1 - t), axis=0)
+            d_stop = np.sum(g * t, axis=0)
+        if dstep is not None and div > 0:
+            d_start = -dstep / div if d_start is None else d_start - dstep / div
+            d_stop = dstep / div if d_stop is None else d_stop + dstep / div
+        full_shape = np.broadcast_shapes(shape_of(start), shape_of(stop))
+        out = []
+        for value, d in ((start, d_start), (stop, d_stop)):
+            if d is None or not inexact(value):
+                out.append(None)
+            else:
+                d = sum_to_shape(np.reshape(d, full_shape), full_shape)
+                out.append(cotangent(d, value))
+        return tuple(out)
+
+    return y, linspace_pullback
+
+
+# -- constant constructors -----------------------------------------------------------------------
+
+nondiff(
+    np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like,
+    np.arange, np.eye, np.identity, np.tri, np.indices,
+)  # fmt: skip

@@ -1,0 +1,610 @@
+"""Reverse rules for NumPy's elementwise functions (ufuncs and friends).
+
+In: nothing (importing registers the rules). Out: rules for arithmetic,
+powers, exponentials/logs, trigonometric and hyperbolic functions, min/max,
+``clip``, ``where``, complex parts, and ``nondiff`` declarations for rounding,
+predicates, comparisons, ``arg*`` and random sampling.
+
+Helpers (also used by forward mode through ``ELEMENTWISE``):
+- ``elementwise(fn, derivative)``: ``derivative(x, y)`` is dy/dx given the
+  input ``x`` and the output ``y``; the pullback is ``dy * conj(derivative)``;
+- ``binary_elementwise(fn, dx, dy)``: ``dx(x1, x2, y)`` / ``dy(x1, x2, y)`` are
+  the partial derivatives; cotangents are ``unbroadcast`` to each operand.
+
+Complex convention (Zygote's): for a holomorphic ``f`` the cotangent of the
+input is ``conj(f'(z)) * dy``; for real inputs that is the usual formula.
+Conventions at non-smooth points are listed in docs/rules_numpy_notes.md.
+"""
+
+import numpy as np
+
+from morula.rules.numpy_vspace import (
+    as_operand,
+    check_ufunc_kwargs,
+    conj,
+    cotangent,
+    inexact,
+    is_complex,
+    numpy_method_rule,
+    numpy_rule,
+    real_part,
+)
+from morula.rules.registry import REGISTRY, nondiff, nondiff_method
+
+# fn -> ("unary", derivative) | ("binary", dx, dy): the same declarations serve forward mode.
+ELEMENTWISE = {}
+
+_LN2 = float(np.log(2.0))
+_LN10 = float(np.log(10.0))
+
+
+def _name(fn):
+    return "np." + getattr(fn, "__name__", "fn")
+
+
+def elementwise(fn, derivative):
+    """Register a unary elementwise rule for ``fn`` from ``derivative(x, y) -> dy/dx``."""
+    name = _name(fn)
+
+    def elementwise_rule(x, *out, **kwargs):
+        check_ufunc_kwargs(name, out, kwargs)
+        y = fn(x, **kwargs)
+        if not inexact(x) or not inexact(y):
+            return y, None
+
+        u = as_operand(x)
+
+        def elementwise_pullback(dy):
+            return (cotangent(dy * conj(derivative(u, y)), x),)
+
+        elementwise_pullback.__name__ = f"{getattr(fn, '__name__', 'fn')}_pullback"
+        return y, elementwise_pullback
+
+    elementwise_rule.__name__ = f"{getattr(fn, '__name__', 'fn')}_rule"
+    REGISTRY.add_function(fn, elementwise_rule)
+    ELEMENTWISE[fn] = ("unary", derivative)
+    return elementwise_rule
+
+
+def binary_elementwise(fn, dx, dy):
+    """Register a binary broadcasting rule for ``fn`` from its partial derivatives ``dx/dy(x1, x2, y)``."""
+    name = _name(fn)
+
+    def binary_rule(x1, x2, *out, **kwargs):
+        check_ufunc_kwargs(name, out, kwargs)
+        y = fn(x1, x2, **kwargs)
+        need1, need2 = inexact(x1), inexact(x2)
+        if not (need1 or need2) or not inexact(y):
+            return y, None
+
+        u1, u2 = as_operand(x1), as_operand(x2)
+
+        def binary_pullback(g):
+            g1 = cotangent(g * conj(dx(u1, u2, y)), x1) if need1 else None
+            g2 = cotangent(g * conj(dy(u1, u2, y)), x2) if need2 else None
+            return g1, g2
+
+        binary_pullback.__name__ = f"{getattr(fn, '__name__', 'fn')}_pullback"
+        return y, binary_pullback
+
+    binary_rule.__name__ = f"{getattr(fn, '__name__', 'fn')}_rule"
+    REGISTRY.add_function(fn, binary_rule)
+    ELEMENTWISE[fn] = ("binary", dx, dy)
+    return binary_rule
+
+
+def _constant(y, *operands):
+    """True when no operand carries a derivative (or the output is not floating): a constant."""
+    return not inexact(y) or not any(inexact(x) for x in operands)
+
+
+def _safe(mask, value, fill=1):
+    """``value`` where ``mask`` holds, ``fill`` elsewhere (to keep a later division or log finite)."""
+    return np.where(mask, value, fill)
+
+
+# -- linear arithmetic (written out: no multiplication by 1) -----------------------------
+
+
+@numpy_rule(np.add)
+def add_rule(x1, x2, *out, **kwargs):
+    check_ufunc_kwargs("np.add", out, kwargs)
+    y = np.add(x1, x2, **kwargs)
+    if _constant(y, x1, x2):
+        return y, None
+
+    def add_pullback(dy):
+        return cotangent(dy, x1), cotangent(dy, x2)
+
+    return y, add_pullback
+
+
+@numpy_rule(np.subtract)
+def subtract_rule(x1, x2, *out, **kwargs):
+    check_ufunc_kwargs("np.subtract", out, kwargs)
+    y = np.subtract(x1, x2, **kwargs)
+    if _constant(y, x1, x2):
+        return y, None
+
+    def subtract_pullback(dy):
+        return cotangent(dy, x1), (cotangent(-dy, x2) if inexact(x2) else None)
+
+    return y, subtract_pullback
+
+
+@numpy_rule(np.negative)
+def negative_rule(x, *out, **kwargs):
+    check_ufunc_kwargs("np.negative", out, kwargs)
+    y = np.negative(x, **kwargs)
+    if _constant(y, x):
+        return y, None
+
+    def negative_pullback(dy):
+        return (cotangent(-dy, x),)
+
+    return y, negative_pullback
+
+
+@numpy_rule(np.positive)
+def positive_rule(x, *out, **kwargs):
+    check_ufunc_kwargs("np.positive", out, kwargs)
+    y = np.positive(x, **kwargs)
+    if _constant(y, x):
+        return y, None
+
+    def positive_pullback(dy):
+        return (cotangent(dy, x),)
+
+    return y, positive_pullback
+
+
+ELEMENTWISE[np.add] = ("binary", lambda x1, x2, y: 1, lambda x1, x2, y: 1)
+ELEMENTWISE[np.subtract] = ("binary", lambda x1, x2, y: 1, lambda x1, x2, y: -1)
+ELEMENTWISE[np.negative] = ("unary", lambda x, y: -1)
+ELEMENTWISE[np.positive] = ("unary", lambda x, y: 1)
+
+
+@numpy_rule(np.multiply)
+def multiply_rule(x1, x2, *out, **kwargs):
+    check_ufunc_kwargs("np.multiply", out, kwargs)
+    y = np.multiply(x1, x2, **kwargs)
+    if _constant(y, x1, x2):
+        return y, None
+
+    u1, u2 = as_operand(x1), as_operand(x2)
+
+    def multiply_pullback(dy):
+        g1 = cotangent(dy * conj(u2), x1) if inexact(x1) else None
+        g2 = cotangent(dy * conj(u1), x2) if inexact(x2) else None
+        return g1, g2
+
+    return y, multiply_pullback
+
+
+ELEMENTWISE[np.multiply] = ("binary", lambda x1, x2, y: x2, lambda x1, x2, y: x1)
+
+
+@numpy_rule(np.divide)  # np.true_divide is the same object
+def divide_rule(x1, x2, *out, **kwargs):
+    check_ufunc_kwargs("np.divide", out, kwargs)
+    y = np.divide(x1, x2, **kwargs)
+    if _constant(y, x1, x2):
+        return y, None
+
+    u2 = as_operand(x2)
+
+    def divide_pullback(dy):
+        g1 = dy / conj(u2)
+        d1 = cotangent(g1, x1) if inexact(x1) else None
+        d2 = cotangent(-g1 * conj(y), x2) if inexact(x2) else None
+        return d1, d2
+
+    return y, divide_pullback
+
+
+ELEMENTWISE[np.divide] = ("binary", lambda x1, x2, y: 1 / x2, lambda x1, x2, y: -y / x2)
+
+
+# -- powers --------------------------------------------------------------------------
+
+
+def _power_dbase(x1, x2, y, power):
+    """d(x1**x2)/dx1 = x2 * x1**(x2-1), and exactly 0 where x2 == 0 (also at x1 == 0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = x2 * power(x1, x2 - 1)
+    return np.where(x2 == 0, 0, d)
+
+
+def _power_dexp(x1, x2, y):
+    """d(x1**x2)/dx2 = x1**x2 * log(x1), using log only where it exists (x1 > 0; x1 != 0 if complex).
+
+    Elsewhere (x1 <= 0 for real bases) the derivative is taken as 0.
+    """
+    ok = (x1 != 0) if is_complex(x1) else (x1 > 0)
+    return np.where(ok, y * np.log(_safe(ok, x1)), 0)
+
+
+def _power_rule_for(power, name):
+    def power_rule(x1, x2, *out, **kwargs):
+        check_ufunc_kwargs(name, out, kwargs)
+        y = power(x1, x2, **kwargs)
+        need1, need2 = inexact(x1), inexact(x2)
+        if not (need1 or need2) or not inexact(y):
+            return y, None
+
+        u1, u2 = as_operand(x1), as_operand(x2)
+
+        def power_pullback(dy):
+            g1 = cotangent(dy * conj(_power_dbase(u1, u2, y, power)), x1) if need1 else None
+            g2 = cotangent(dy * conj(_power_dexp(u1, u2, y)), x2) if need2 else None
+            return g1, g2
+
+        return y, power_pullback
+
+    REGISTRY.add_function(power, power_rule)
+    ELEMENTWISE[power] = (
+        "binary",
+        lambda x1, x2, y: _power_dbase(x1, x2, y, power),
+        _power_dexp,
+    )
+    return power_rule
+
+
+power_rule = _power_rule_for(np.power, "np.power")
+float_power_rule = _power_rule_for(np.float_power, "np.float_power")
+
+
+# -- unary functions -----------------------------------------------------------------
+
+elementwise(np.exp, lambda x, y: y)
+elementwise(np.exp2, lambda x, y: y * _LN2)
+elementwise(np.expm1, lambda x, y: y + 1)
+elementwise(np.log, lambda x, y: 1 / x)
+elementwise(np.log2, lambda x, y: 1 / (x * _LN2))
+elementwise(np.log10, lambda x, y: 1 / (x * _LN10))
+elementwise(np.log1p, lambda x, y: 1 / (1 + x))
+elementwise(np.sqrt, lambda x, y: 0.5 / y)  # inf at x == 0 (the true one-sided slope)
+elementwise(np.cbrt, lambda x, y: 1 / (3 * y * y))  # inf at x == 0
+elementwise(np.square, lambda x, y: 2 * x)
+elementwise(np.reciprocal, lambda x, y: -(y * y))
+elementwise(np.sin, lambda x, y: np.cos(x))
+elementwise(np.cos, lambda x, y: -np.sin(x))
+elementwise(np.tan, lambda x, y: 1 + y * y)
+elementwise(np.sinh, lambda x, y: np.cosh(x))
+elementwise(np.cosh, lambda x, y: np.sinh(x))
+elementwise(np.tanh, lambda x, y: 1 - y * y)
+elementwise(np.arcsin, lambda x, y: 1 / np.sqrt(1 - x * x))
+elementwise(np.arccos, lambda x, y: -1 / np.sqrt(1 - x * x))
+elementwise(np.arctan, lambda x, y: 1 / (1 + x * x))
+elementwise(np.arcsinh, lambda x, y: 1 / np.sqrt(x * x + 1))
+elementwise(np.arccosh, lambda x, y: 1 / (np.sqrt(x - 1) * np.sqrt(x + 1)))
+elementwise(np.arctanh, lambda x, y: 1 / (1 - x * x))
+elementwise(np.deg2rad, lambda x, y: np.pi / 180)
+elementwise(np.radians, lambda x, y: np.pi / 180)
+elementwise(np.rad2deg, lambda x, y: 180 / np.pi)
+elementwise(np.degrees, lambda x, y: 180 / np.pi)
+elementwise(np.fabs, lambda x, y: np.sign(x))  # 0 at x == 0
+
+
+def _sinc_derivative(x, y):
+    """d sinc(x)/dx = (cos(pi x) - sinc(x)) / x, and 0 at x == 0."""
+    nonzero = x != 0
+    xs = _safe(nonzero, x)
+    return np.where(nonzero, (np.cos(np.pi * xs) - y) / xs, 0)
+
+
+elementwise(np.sinc, _sinc_derivative)
+
+# -- absolute value and complex parts (not holomorphic: written out) -------------------
+
+
+def _abs_pullback_value(dy, x, y):
+    if is_complex(x):
+        nonzero = y != 0
+        return real_part(dy) * np.where(nonzero, x / _safe(nonzero, y), 0)
+    return dy * np.sign(x)
+
+
+@numpy_rule(np.absolute)  # np.abs is the same object
+def absolute_rule(x, *out, **kwargs):
+    check_ufunc_kwargs("np.absolute", out, kwargs)
+    y = np.absolute(x, **kwargs)
+    if not inexact(x):
+        return y, None
+
+    u = as_operand(x)
+
+    def absolute_pullback(dy):
+        return (cotangent(_abs_pullback_value(dy, u, y), x),)
+
+    return y, absolute_pullback
+
+
+ELEMENTWISE[np.absolute] = ("unary", lambda x, y: np.sign(x))  # real inputs
+
+
+@numpy_rule(np.conjugate)  # np.conj is the same object
+def conjugate_rule(x, *out, **kwargs):
+    check_ufunc_kwargs("np.conjugate", out, kwargs)
+    y = np.conjugate(x, **kwargs)
+    if _constant(y, x):
+        return y, None
+
+    def conjugate_pullback(dy):
+        return (cotangent(conj(dy), x),)
+
+    return y, conjugate_pullback
+
+
+@numpy_rule(np.real)
+def real_rule(val):
+    y = np.real(val)
+    if _constant(y, val):
+        return y, None
+
+    def real_pullback(dy):
+        return (cotangent(real_part(dy), val),)
+
+    return y, real_pullback
+
+
+@numpy_rule(np.imag)
+def imag_rule(val):
+    y = np.imag(val)
+    if not is_complex(val):
+        return y, None  # zeros: a constant
+
+    def imag_pullback(dy):
+        return (cotangent(1j * real_part(dy), val),)
+
+    return y, imag_pullback
+
+
+@numpy_method_rule(np.ndarray, "conj", "conjugate")
+def ndarray_conjugate_rule(self):
+    def conjugate_pullback(dy):
+        return (cotangent(conj(dy), self),)
+
+    return self.conjugate(), conjugate_pullback
+
+# -- binary functions ------------------------------------------------------------------
+
+
+def _arctan2_parts(x1, x2):
+    r2 = x1 * x1 + x2 * x2
+    nonzero = r2 != 0
+    return nonzero, _safe(nonzero, r2)
+
+
+def _arctan2_d1(x1, x2, y):
+    nonzero, r2 = _arctan2_parts(x1, x2)
+    return np.where(nonzero, x2 / r2, 0)
+
+
+def _arctan2_d2(x1, x2, y):
+    nonzero, r2 = _arctan2_parts(x1, x2)
+    return np.where(nonzero, -x1 / r2, 0)
+
+
+binary_elementwise(np.arctan2, _arctan2_d1, _arctan2_d2)  # 0 at the origin
+
+
+def _hypot_d(which):
+    def hypot_derivative(x1, x2, y):
+        nonzero = y != 0
+        return np.where(nonzero, (x1 if which == 0 else x2) / _safe(nonzero, y), 0)
+
+    return hypot_derivative
+
+
+binary_elementwise(np.hypot, _hypot_d(0), _hypot_d(1))  # 0 at the origin
+binary_elementwise(np.logaddexp, lambda x1, x2, y: np.exp(x1 - y), lambda x1, x2, y: np.exp(x2 - y))
+binary_elementwise(
+    np.logaddexp2, lambda x1, x2, y: np.exp2(x1 - y), lambda x1, x2, y: np.exp2(x2 - y)
+)
+binary_elementwise(np.remainder, lambda x1, x2, y: 1, lambda x1, x2, y: -np.floor_divide(x1, x2))
+binary_elementwise(np.fmod, lambda x1, x2, y: 1, lambda x1, x2, y: -np.trunc(x1 / x2))
+binary_elementwise(
+    np.copysign,
+    lambda x1, x2, y: np.where(np.signbit(x1) == np.signbit(x2), 1.0, -1.0),
+    lambda x1, x2, y: 0,
+)
+
+
+# -- maximum / minimum ---------------------------------------------------------------
+# Ties (x1 == x2) split the cotangent half-half between the two operands, so the
+# gradient is the average of the one-sided ones (and symmetric in the operands).
+# A NaN that maximum/minimum propagates gets the cotangent; fmax/fmin pass it to
+# the operand they select (the non-NaN one).
+
+
+def _minmax_weights(x1, x2, better, propagate_nan):
+    eq = x1 == x2
+    w1 = np.where(better(x1, x2), 1.0, np.where(eq, 0.5, 0.0))
+    w2 = np.where(better(x2, x1), 1.0, np.where(eq, 0.5, 0.0))
+    n1, n2 = np.isnan(x1), np.isnan(x2)
+    if propagate_nan:
+        w1 = np.where(n1, 1.0, w1)
+        w2 = np.where(n1, 0.0, np.where(n2, 1.0, w2))
+    else:
+        w1 = np.where(n2 & ~n1, 1.0, np.where(n1, 0.0, w1))
+        w2 = np.where(n1, 1.0, np.where(n2, 0.0, w2))
+    return w1, w2
+
+
+def _minmax_rule_for(fn, better, propagate_nan):
+    name = _name(fn)
+
+    def minmax_rule(x1, x2, *out, **kwargs):
+        check_ufunc_kwargs(name, out, kwargs)
+        y = fn(x1, x2, **kwargs)
+        need1, need2 = inexact(x1), inexact(x2)
+        if not (need1 or need2) or not inexact(y):
+            return y, None
+
+        u1, u2 = as_operand(x1), as_operand(x2)
+
+        def minmax_pullback(dy):
+            w1, w2 = _minmax_weights(u1, u2, better, propagate_nan)
+            g1 = cotangent(dy * w1, x1) if need1 else None
+            g2 = cotangent(dy * w2, x2) if need2 else None
+            return g1, g2
+
+        minmax_pullback.__name__ = f"{fn.__name__}_pullback"
+        return y, minmax_pullback
+
+    REGISTRY.add_function(fn, minmax_rule)
+    ELEMENTWISE[fn] = (
+        "binary",
+        lambda x1, x2, y: _minmax_weights(x1, x2, better, propagate_nan)[0],
+        lambda x1, x2, y: _minmax_weights(x1, x2, better, propagate_nan)[1],
+    )
+    return minmax_rule
+
+
+maximum_rule = _minmax_rule_for(np.maximum, np.greater, True)
+minimum_rule = _minmax_rule_for(np.minimum, np.less, True)
+fmax_rule = _minmax_rule_for(np.fmax, np.greater, False)
+fmin_rule = _minmax_rule_for(np.fmin, np.less, False)
+
+
+# -- clip --------------------------------------------------------------------------------
+# clip(x, lo, hi) = minimum(maximum(x, lo), hi).  Convention: x gets the cotangent where
+# lo <= x <= hi (bounds included), lo where x < lo, hi where x > hi (and where lo > hi,
+# NumPy returns hi, so hi gets it).
+
+
+def _clip_pullback_parts(dy, x, lo, hi):
+    inside = True
+    d_lo = d_hi = None
+    if lo is not None:
+        above_lo = x >= lo
+        m = np.where(above_lo, x, lo)
+    else:
+        above_lo = True
+        m = x
+    if hi is not None:
+        below_hi = m <= hi
+        d_hi = np.where(below_hi, 0, dy)
+        inside = below_hi
+    if lo is not None:
+        d_lo = np.where(np.logical_and(inside, np.logical_not(above_lo)), dy, 0)
+    d_x = np.where(np.logical_and(inside, above_lo), dy, 0)
+    return d_x, d_lo, d_hi
+
+
+def _clip_rule(name, a, lo, hi, out, kwargs):
+    check_ufunc_kwargs(name, out, kwargs)
+    y = np.clip(a, lo, hi, **kwargs)
+    if not inexact(y):
+        return y, None
+
+    ua, ulo, uhi = as_operand(a), as_operand(lo), as_operand(hi)
+
+    def clip_pullback(dy):
+        d_x, d_lo, d_hi = _clip_pullback_parts(dy, ua, ulo, uhi)
+        return cotangent(d_x, a), cotangent(d_lo, lo), cotangent(d_hi, hi)
+
+    return y, clip_pullback
+
+
+_NoValue = getattr(np, "_NoValue", None)
+
+
+@numpy_rule(np.clip)
+def clip_rule(a, a_min=_NoValue, a_max=_NoValue, out=None, **kwargs):
+    """Bounds given as ``min=``/``max=`` keywords are static (no cotangent); positional ones get one."""
+    lo = kwargs.pop("min", None) if a_min is _NoValue else a_min
+    hi = kwargs.pop("max", None) if a_max is _NoValue else a_max
+    return _clip_rule("np.clip", a, lo, hi, out, kwargs)
+
+
+@numpy_method_rule(np.ndarray, "clip")
+def ndarray_clip_rule(self, min=None, max=None, out=None, **kwargs):
+    return _clip_rule("ndarray.clip", self, min, max, out, kwargs)
+
+
+# -- where ---------------------------------------------------------------------------------
+
+
+@numpy_rule(np.where)
+def where_rule(condition, *xy):
+    if len(xy) != 2:
+        return np.where(condition, *xy), None  # indices
+    x, y = xy
+    out = np.where(condition, x, y)
+
+    def where_pullback(dy):
+        dx = cotangent(np.where(condition, dy, 0), x) if inexact(x) else None
+        dyy = cotangent(np.where(condition, 0, dy), y) if inexact(y) else None
+        return None, dx, dyy
+
+    return out, where_pullback
+
+
+# -- divmod (the quotient is piecewise constant) --------------------------------------------
+
+
+@numpy_rule(np.divmod)
+def divmod_rule(x1, x2, *out, **kwargs):
+    check_ufunc_kwargs("np.divmod", out, kwargs)
+    q, r = np.divmod(x1, x2, **kwargs)
+
+    def divmod_pullback(dys):
+        dr = dys[1] if dys is not None else None
+        if dr is None:
+            return None, None
+        d1 = cotangent(dr, x1) if inexact(x1) else None
+        d2 = cotangent(-dr * q, x2) if inexact(x2) else None  # q is an array
+        return d1, d2
+
+    return (q, r), divmod_pullback
+
+
+# -- no derivative ---------------------------------------------------------------------------
+
+nondiff(
+    np.floor, np.ceil, np.trunc, np.rint, np.fix, np.round, np.around,
+    np.sign, np.signbit, np.heaviside, np.floor_divide,
+    np.isnan, np.isfinite, np.isinf, np.isneginf, np.isposinf, np.isreal, np.iscomplex,
+    np.argmax, np.argmin, np.argsort, np.nanargmax, np.nanargmin, np.argwhere, np.nonzero,
+    np.flatnonzero, np.count_nonzero, np.searchsorted, np.digitize,
+    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+    np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
+    np.isclose, np.allclose, np.array_equal, np.array_equiv,
+    np.all, np.any,
+)  # fmt: skip
+
+nondiff_method(
+    np.ndarray, "argmax", "argmin", "argsort", "nonzero", "round", "all", "any",
+)  # fmt: skip
+
+# Random sampling: the samples are constants (no reparameterization through loc/scale).
+_RANDOM_FUNCTIONS = (
+    "rand", "randn", "normal", "uniform", "random", "random_sample", "ranf", "sample",
+    "standard_normal", "randint", "random_integers", "choice", "permutation", "seed",
+    "default_rng", "exponential", "standard_exponential", "gamma", "standard_gamma", "beta",
+    "binomial", "poisson", "laplace", "lognormal", "logistic", "gumbel", "multivariate_normal",
+    "multinomial", "dirichlet", "chisquare", "standard_t", "standard_cauchy", "triangular",
+    "rayleigh", "weibull", "pareto", "power", "vonmises", "wald", "geometric",
+    "negative_binomial", "hypergeometric", "f", "noncentral_chisquare", "noncentral_f",
+    "logseries", "zipf", "bytes", "get_state",
+)  # fmt: skip
+_GENERATOR_METHODS = (
+    "normal", "uniform", "random", "standard_normal", "integers", "choice", "permutation",
+    "exponential", "standard_exponential", "gamma", "standard_gamma", "beta", "binomial",
+    "poisson", "laplace", "lognormal", "logistic", "gumbel", "multivariate_normal",
+    "multinomial", "dirichlet", "chisquare", "standard_t", "standard_cauchy", "triangular",
+    "rayleigh", "weibull", "pareto", "power", "vonmises", "wald", "geometric",
+    "negative_binomial", "hypergeometric", "f", "noncentral_chisquare", "noncentral_f",
+    "logseries", "zipf", "bytes", "spawn",
+)  # fmt: skip
+_RANDOMSTATE_METHODS = tuple(
+    n for n in _RANDOM_FUNCTIONS if n != "default_rng" and hasattr(np.random.RandomState, n)
+)
+
+nondiff(*(getattr(np.random, n) for n in _RANDOM_FUNCTIONS if hasattr(np.random, n)))
+nondiff_method(
+    np.random.Generator, *(n for n in _GENERATOR_METHODS if hasattr(np.random.Generator, n))
+)
+nondiff_method(np.random.RandomState, *_RANDOMSTATE_METHODS)

@@ -1,0 +1,364 @@
+"""Reverse rules for NumPy's products: matmul, dot, outer, inner, tensordot, einsum, vdot.
+
+In: nothing (importing registers the rules). Out: rules for ``np.matmul``,
+``np.dot`` (and ``ndarray.dot``), ``np.outer``, ``np.inner``, ``np.tensordot``,
+``np.einsum`` (string subscripts with or without ``->``, ``...``, repeated
+labels, and the interleaved operand/sublist form) and ``np.vdot``.
+
+All products are multilinear: the cotangent of one operand is the product
+of the output cotangent with the *conjugated* other operands. Batch
+dimensions that were broadcast are summed back (``unbroadcast``).
+"""
+
+import numpy as np
+
+from morula.rules.numpy_vspace import (
+    as_operand,
+    check_no_out,
+    conj,
+    cotangent,
+    inexact,
+    numpy_method_rule,
+    numpy_rule,
+    shape_of,
+)
+
+
+def _ndim(a):
+    nd = getattr(a, "ndim", None)
+    return nd if nd is not None else np.ndim(a)
+
+
+def _multiply_pullback_parts(dy, a, b):
+    ua, ub = as_operand(a), as_operand(b)
+    da = cotangent(dy * conj(ub), a) if inexact(a) else None
+    db = cotangent(dy * conj(ua), b) if inexact(b) else None
+    return da, db
+
+
+# -- matmul ---------------------------------------------------------------------------------
+
+
+def _matmul_cotangents(dy, a, b):
+    """Cotangents of ``a @ b`` for 1-D, 2-D and stacked operands (batch dims broadcast)."""
+    a_vec, b_vec = _ndim(a) == 1, _ndim(b) == 1
+    if a_vec and b_vec:
+        return _multiply_pullback_parts(dy, a, b)
+    ua, ub = as_operand(a), as_operand(b)
+    a2 = ua[None, :] if a_vec else ua  # (1, k)
+    b2 = ub[:, None] if b_vec else ub  # (k, 1)
+    g = dy
+    if a_vec:
+        g = np.expand_dims(g, -2)
+    if b_vec:
+        g = np.expand_dims(g, -1)
+    da = db = None
+    if inexact(a):
+        ga = np.matmul(g, np.swapaxes(conj(b2), -1, -2))  # (..., m, k)
+        if a_vec:
+            ga = ga[..., 0, :]
+        da = cotangent(ga, a)
+    if inexact(b):
+        gb = np.matmul(np.swapaxes(conj(a2), -1, -2), g)  # (..., k, n)
+        if b_vec:
+            gb = gb[..., :, 0]
+        db = cotangent(gb, b)
+    return da, db
+
+
+@numpy_rule(np.matmul)
+def matmul_rule(x1, x2, *out, **kwargs):
+    check_no_out("np.matmul", out[0] if out else None, kwargs)
+    if set(kwargs) - {"dtype", "casting", "order", "subok"}:
+        raise TypeError("morula's np.matmul rule supports only dtype=, casting=, order=, subok=")
+    y = np.matmul(x1, x2, **kwargs)
+    if not (inexact(x1) or inexact(x2)) or not inexact(y):
+        return y, None
+
+    def matmul_pullback(dy):
+        return _matmul_cotangents(dy, x1, x2)
+
+    return y, matmul_pullback
+
+
+# -- tensordot (also the engine of dot and inner) ----------------------------------------------
+
+
+def _normalize_tensordot_axes(axes, nda, ndb):
+    if isinstance(axes, (int, np.integer)):
+        n = int(axes)
+        return list(range(nda - n, nda)), list(range(n))
+    axes_a, axes_b = axes
+    axes_a = [axes_a] if isinstance(axes_a, (int, np.integer)) else list(axes_a)
+    axes_b = [axes_b] if isinstance(axes_b, (int, np.integer)) else list(axes_b)
+    axes_a = [int(i) % nda if nda else int(i) for i in axes_a]
+    axes_b = [int(i) % ndb if ndb else int(i) for i in axes_b]
+    return axes_a, axes_b
+
+
+def _inverse_permutation(perm):
+    inv = [0] * len(perm)
+    for i, p in enumerate(perm):
+        inv[p] = i
+    return tuple(inv)
+
+
+def _tensordot_cotangents(dy, a, b, sum_a, sum_b):
+    """Cotangents of ``tensordot(a, b, (sum_a, sum_b))``; output axes are free(a) + free(b)."""
+    nda, ndb = _ndim(a), _ndim(b)
+    free_a = [i for i in range(nda) if i not in sum_a]
+    free_b = [i for i in range(ndb) if i not in sum_b]
+    nfa = len(free_a)
+    dy_a_axes = list(range(nfa))  # where free(a) sits in dy
+    dy_b_axes = list(range(nfa, nfa + len(free_b)))
+    da = db = None
+    ua, ub = as_operand(a), as_operand(b)
+    if inexact(a):
+        # axes of the result: free(a), then b's summed axes in increasing b order
+        ga = np.tensordot(dy, conj(ub), axes=(dy_b_axes, free_b))
+        perm = free_a + [sum_a[sum_b.index(j)] for j in sorted(sum_b)]
+        ga = np.transpose(ga, _inverse_permutation(perm)) if perm != sorted(perm) else ga
+        da = cotangent(ga, a)
+    if inexact(b):
+        # axes of the result: a's summed axes in increasing a order, then free(b)
+        gb = np.tensordot(conj(ua), dy, axes=(free_a, dy_a_axes))
+        perm = [sum_b[sum_a.index(i)] for i in sorted(sum_a)] + free_b
+        gb = np.transpose(gb, _inverse_permutation(perm)) if perm != sorted(perm) else gb
+        db = cotangent(gb, b)
+    return da, db
+
+
+@numpy_rule(np.tensordot)
+def tensordot_rule(a, b, axes=2):
+    y = np.tensordot(a, b, axes=axes)
+    if not (inexact(a) or inexact(b)) or not inexact(y):
+        return y, None
+    sum_a, sum_b = _normalize_tensordot_axes(axes, _ndim(a), _ndim(b))
+
+    def tensordot_pullback(dy):
+        return _tensordot_cotangents(dy, a, b, sum_a, sum_b)
+
+    return y, tensordot_pullback
+
+
+# -- dot / inner / outer / vdot ------------------------------------------------------------------
+
+
+def _dot_cotangents(dy, a, b):
+    nda, ndb = _ndim(a), _ndim(b)
+    if nda == 0 or ndb == 0:
+        return _multiply_pullback_parts(dy, a, b)
+    if nda <= 2 and ndb <= 2:
+        return _matmul_cotangents(dy, a, b)
+    return _tensordot_cotangents(dy, a, b, [nda - 1], [max(ndb - 2, 0)])
+
+
+@numpy_rule(np.dot)
+@numpy_method_rule(np.ndarray, "dot")
+def dot_rule(a, b, out=None):
+    check_no_out("np.dot", out)
+    y = np.dot(a, b)
+    if not (inexact(a) or inexact(b)) or not inexact(y):
+        return y, None
+
+    def dot_pullback(dy):
+        return _dot_cotangents(dy, a, b)
+
+    return y, dot_pullback
+
+
+@numpy_rule(np.inner)
+def inner_rule(a, b):
+    y = np.inner(a, b)
+    if not (inexact(a) or inexact(b)) or not inexact(y):
+        return y, None
+
+    def inner_pullback(dy):
+        nda, ndb = _ndim(a), _ndim(b)
+        if nda == 0 or ndb == 0:
+            return _multiply_pullback_parts(dy, a, b)
+        return _tensordot_cotangents(dy, a, b, [nda - 1], [ndb - 1])
+
+    return y, inner_pullback
+
+
+@numpy_rule(np.outer)
+def outer_rule(a, b, out=None):
+    check_no_out("np.outer", out)
+    y = np.outer(a, b)
+    if not (inexact(a) or inexact(b)) or not inexact(y):
+        return y, None
+
+    def outer_pullback(dy):
+        da = db = None
+        if inexact(a):
+            da = cotangent(np.reshape(np.matmul(dy, np.ravel(conj(b))), shape_of(a)), a)
+        if inexact(b):
+            db = cotangent(np.reshape(np.matmul(np.ravel(conj(a)), dy), shape_of(b)), b)
+        return da, db
+
+    return y, outer_pullback
+
+
+@numpy_rule(np.vdot)
+def vdot_rule(a, b):
+    """``vdot(a, b) = sum(conj(a) * b)`` over the flattened operands (antilinear in ``a``)."""
+    y = np.vdot(a, b)
+    if not (inexact(a) or inexact(b)) or not inexact(y):
+        return y, None
+
+    def vdot_pullback(dy):
+        ua, ub = as_operand(a), as_operand(b)
+        da = cotangent(np.reshape(ub * conj(dy), shape_of(a)), a) if inexact(a) else None
+        db = cotangent(np.reshape(ua * dy, shape_of(b)), b) if inexact(b) else None
+        return da, db
+
+    return y, vdot_pullback
+
+
+# -- einsum ---------------------------------------------------------------------------------------
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _sublist_to_labels(sublist):
+    out = []
+    for item in sublist:
+        if item is Ellipsis:
+            out.append("...")
+        else:
+            out.append(_LETTERS[int(item)])
+    return "".join(out)
+
+
+def _einsum_spec(operands):
+    """Split ``einsum``'s positional arguments into (subscripts string, operands, operand positions)."""
+    if isinstance(operands[0], str):
+        return operands[0].replace(" ", ""), list(operands[1:]), list(range(1, len(operands)))
+    # interleaved: op0, sub0, op1, sub1, ..., [sub_out]
+    ops, subs, positions = [], [], []
+    items = list(operands)
+    i = 0
+    while i + 1 < len(items):
+        ops.append(items[i])
+        positions.append(i)
+        subs.append(_sublist_to_labels(items[i + 1]))
+        i += 2
+    spec = ",".join(subs)
+    if i < len(items):
+        spec += "->" + _sublist_to_labels(items[i])
+    return spec, ops, positions
+
+
+def _explicit_labels(spec, operands):
+    """Operand label strings and the output label string, with ``...`` spelled as explicit labels."""
+    if "->" in spec:
+        inputs, output = spec.split("->")
+        explicit_out = True
+    else:
+        inputs, output, explicit_out = spec, None, False
+    in_subs = inputs.split(",")
+    used = set(spec) - set(".,->")
+    fresh = [c for c in _LETTERS if c not in used]
+    n_ell = 0
+    for sub, op in zip(in_subs, operands):
+        if "..." in sub:
+            n_ell = max(n_ell, _ndim(op) - (len(sub) - 3))
+    ell = "".join(fresh[:n_ell])
+    labels = []
+    for sub, op in zip(in_subs, operands):
+        if "..." in sub:
+            k = _ndim(op) - (len(sub) - 3)
+            sub = sub.replace("...", ell[n_ell - k:] if k else "")
+        labels.append(sub)
+    if explicit_out:
+        out = output.replace("...", ell)
+    else:
+        counts = {}
+        for sub in in_subs:
+            for c in sub.replace("...", ""):
+                counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c, n in counts.items() if n == 1))
+    return labels, out, fresh[n_ell:]
+
+
+def _label_sizes(labels, operands):
+    sizes = {}
+    for sub, op in zip(labels, operands):
+        for c, n in zip(sub, shape_of(op)):
+            if sizes.get(c, 1) == 1:
+                sizes[c] = n
+    return sizes
+
+
+def _like(op):
+    """``like=op`` for array types that dispatch (CuPy, Dask); nothing for NumPy or lists."""
+    if isinstance(op, np.ndarray) or not hasattr(op, "__array_function__"):
+        return {}
+    return {"like": op}
+
+
+def _float_dtype(op):
+    dtype = getattr(op, "dtype", None)
+    if dtype is None:
+        dtype = np.asarray(op).dtype
+    return dtype if dtype.kind in "fc" else np.float64
+
+
+def _einsum_operand_cotangent(dy, i, labels, out, operands, fresh, sizes, options):
+    """Cotangent of operand ``i``: einsum of ``dy`` with the other (conjugated) operands.
+
+    Repeated labels in operand ``i`` (diagonals) get an identity factor each, and
+    labels that appear nowhere else (summed only over operand ``i``) a ones factor.
+    """
+    target = labels[i]
+    op = operands[i]
+    subs = [out]
+    args = [dy]
+    for j, (sub, other) in enumerate(zip(labels, operands)):
+        if j != i:
+            subs.append(sub)
+            args.append(conj(as_operand(other)))
+    fresh = list(fresh)
+    seen = set()
+    distinct = []
+    for c in target:
+        if c in seen:  # a diagonal: give this position its own label, tied by an identity
+            f = fresh.pop(0)
+            subs.append(c + f)
+            args.append(np.eye(sizes[c], dtype=_float_dtype(op), **_like(op)))
+            distinct.append(f)
+        else:
+            seen.add(c)
+            distinct.append(c)
+    available = set("".join(subs))
+    for c in seen:
+        if c not in available:  # only summed within this operand: broadcast back with ones
+            subs.append(c)
+            args.append(np.ones(sizes[c], dtype=_float_dtype(op), **_like(op)))
+    g = np.einsum(",".join(subs) + "->" + "".join(distinct), *args, **options)
+    return cotangent(g, op)
+
+
+@numpy_rule(np.einsum)
+def einsum_rule(*operands, out=None, optimize=False, **kwargs):
+    check_no_out("np.einsum", out)
+    y = np.einsum(*operands, optimize=optimize, **kwargs)
+    spec, ops, positions = _einsum_spec(operands)
+    if not any(inexact(op) for op in ops) or not inexact(y):
+        return y, None
+    labels, out_labels, fresh = _explicit_labels(spec, ops)
+    sizes = _label_sizes(labels, ops)
+    options = {"optimize": optimize} if optimize is not False else {}
+    n = len(operands)
+
+    def einsum_pullback(dy):
+        cts = [None] * n
+        for i, op in enumerate(ops):
+            if inexact(op):
+                cts[positions[i]] = _einsum_operand_cotangent(
+                    dy, i, labels, out_labels, ops, fresh, sizes, options
+                )
+        return tuple(cts)
+
+    return y, einsum_pullback

@@ -1,0 +1,285 @@
+"""NumPy arrays as tangent spaces, and the small helpers every NumPy rule module shares.
+
+In: nothing (importing registers NumPy's ``ndarray`` and ``generic`` with
+``morula.tangents.register_vspace``). Out: helpers used by the other
+``rules/numpy_*`` modules:
+
+- ``numpy_rule(*fns)`` / ``numpy_method_rule(cls, *names)``: register one rule
+  for several functions (methods); the rule's pullback may return cotangents
+  for its leading parameters only, and is padded with ``None`` (or cut) to one
+  entry per positional argument the rule actually received;
+- ``cotangent(g, x)``: reduce a full-shape cotangent ``g`` to operand ``x``
+  (``None`` for integer/bool operands, ``unbroadcast`` for arrays and numbers,
+  the same nested structure for lists/tuples);
+- ``conj(a)``: complex conjugate, free for real values;
+- ``inexact(x)``: does ``x`` carry a derivative (floating or complex)?
+- ``check_no_out(name, out, kwargs)``: rules refuse ``out=`` / ufunc ``where=``
+  (a write the engine cannot see) with an error instead of a wrong gradient.
+
+Everything here uses dispatching NumPy calls, so the helpers work unchanged on
+CuPy and Dask arrays.
+"""
+
+import functools
+
+import numpy as np
+
+from morula.errors import UnsupportedOperationError
+from morula.rules.registry import REGISTRY
+from morula.tangents import is_inexact, match_dtype, register_vspace, unbroadcast
+
+# -- the vector space --------------------------------------------------------------
+
+
+def _array_zeros(x):
+    """Zeros with ``x``'s shape; floating/complex dtypes are kept, others become float64."""
+    if x.dtype.kind in "fc":
+        return np.zeros_like(x)
+    return np.zeros_like(x, dtype=np.float64)
+
+
+def _array_inexact(x):
+    return x.dtype.kind in "fc"
+
+
+def _scalar_zeros(x):
+    if x.dtype.kind in "fc":
+        return x.dtype.type(0)
+    return np.float64(0.0)
+
+
+register_vspace(lambda x: isinstance(x, np.ndarray), _array_zeros, _array_inexact)
+register_vspace(lambda x: isinstance(x, np.generic), _scalar_zeros, _array_inexact)
+
+
+# -- helpers for rules -------------------------------------------------------------
+
+
+def inexact(x):
+    """True when ``x`` (number, array, or nested list/tuple) holds a float or complex value."""
+    t = type(x)
+    if t is float or t is complex:
+        return True
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None:
+        return getattr(dtype, "kind", None) in ("f", "c")
+    if t is list or t is tuple:
+        return is_inexact(x)
+    return False
+
+
+def as_operand(x):
+    """A list/tuple operand as an array (for arithmetic in pullbacks); anything else unchanged."""
+    if isinstance(x, (list, tuple)):
+        return np.asarray(x)
+    return x
+
+
+def is_complex(a):
+    if type(a) is complex:
+        return True
+    dtype = getattr(a, "dtype", None)
+    return dtype is not None and getattr(dtype, "kind", None) == "c"
+
+
+def conj(a):
+    """``np.conj(a)`` when ``a`` is complex, ``a`` itself otherwise (no copy for real values)."""
+    if is_complex(a):
+        return np.conj(a)
+    return a
+
+
+def real_part(a):
+    """``a.real`` for complex ``a``; ``a`` for real values."""
+    if is_complex(a):
+        return np.real(a)
+    return a
+
+
+def shape_of(x):
+    """The shape of an operand that may be a Python number or a nested list."""
+    shape = getattr(x, "shape", None)
+    if shape is not None:
+        return shape
+    return np.shape(x)
+
+
+def sum_to_shape(g, shape):
+    """Sum broadcast dimensions of ``g`` away so it has ``shape`` (``shape`` broadcasts to ``g.shape``)."""
+    gshape = getattr(g, "shape", None)
+    shape = tuple(shape)
+    if gshape is None:
+        return g
+    gshape = tuple(gshape)
+    if gshape == shape:
+        return g
+    extra = len(gshape) - len(shape)
+    if extra > 0:
+        g = g.sum(axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    if tuple(g.shape) != shape:
+        g = g.reshape(shape)
+    return g
+
+
+def structure_cotangent(g, obj):
+    """Map an array cotangent ``g`` (already of ``np.shape(obj)``) onto the nested structure of ``obj``.
+
+    Lists stay lists and tuples stay tuples; Python floats get Python floats,
+    complex numbers get complex numbers, NumPy scalars/arrays get values of
+    their own dtype and shape; integers and booleans get ``None``.
+    """
+    t = type(obj)
+    if t is list or t is tuple:
+        return t(structure_cotangent(g[i], item) for i, item in enumerate(obj))
+    if isinstance(obj, (list, tuple)):  # NamedTuple and friends: keep the plain container
+        return tuple(structure_cotangent(g[i], item) for i, item in enumerate(obj))
+    if not inexact(obj):
+        return None
+    if t is float:
+        return float(real_part(g))
+    if t is complex:
+        return complex(g)
+    return cotangent(g, obj)
+
+
+def cotangent(g, x):
+    """Reduce cotangent ``g`` (of the broadcast result shape) to operand ``x``.
+
+    ``None`` for non-differentiable operands (integers, booleans, strings, None)
+    and for a ``None`` cotangent; for arrays and numbers ``unbroadcast`` (shape
+    and floating dtype of ``x``); for nested lists/tuples the same structure.
+    """
+    if g is None or not inexact(x):
+        return None
+    t = type(x)
+    if t is list or t is tuple or isinstance(x, (list, tuple)):
+        g = sum_to_shape(g, np.shape(x))
+        return structure_cotangent(g, x)
+    if not is_complex(x):
+        g = real_part(g)
+    return unbroadcast(g, x)
+
+
+def with_dtype_of(g, x):
+    """Cast ``g`` to ``x``'s floating dtype (shape untouched)."""
+    if not is_complex(x):
+        g = real_part(g)
+    return match_dtype(g, x)
+
+
+def _given(out):
+    if out is None:
+        return False
+    if type(out) is tuple:
+        return any(o is not None for o in out)
+    return True
+
+
+def check_no_out(name, out=None, kwargs=None):
+    """Refuse ``out=``: the write into ``out`` would be invisible to morula."""
+    if _given(out) or (kwargs and _given(kwargs.get("out"))):
+        raise UnsupportedOperationError(
+            f"morula cannot differentiate {name}(..., out=...): the write into the output "
+            f"array is not visible to the derivative. Fix: write `y = {name}(...)` and, if "
+            f"needed, `dest[...] = y`."
+        )
+
+
+def check_ufunc_kwargs(name, out, kwargs):
+    """``check_no_out`` plus the ufunc ``where=`` mask (which leaves outputs uninitialized)."""
+    check_no_out(name, out, kwargs)
+    if kwargs and kwargs.get("where", True) is not True:
+        raise UnsupportedOperationError(
+            f"morula cannot differentiate the ufunc call {name}(..., where=mask): the output "
+            f"is left uninitialized where the mask is False. Fix: use "
+            f"np.where(mask, {name}(...), other)."
+        )
+
+
+def _fit(cotangents, n):
+    cotangents = tuple(cotangents)
+    k = len(cotangents)
+    if k == n:
+        return cotangents
+    if k > n:
+        return cotangents[:n]
+    return cotangents + (None,) * (n - k)
+
+
+def pad_cotangents(rule):
+    """Wrap ``rule`` so its pullback returns exactly one cotangent per positional argument received.
+
+    The wrapper keeps ``rule``'s signature (``functools.wraps``), so the runtime
+    binds keyword arguments by ``rule``'s parameter names.
+    """
+
+    @functools.wraps(rule)
+    def padded_rule(*args, **kwargs):
+        out, pullback = rule(*args, **kwargs)
+        if pullback is None:
+            return out, None
+        n = len(args)
+
+        def padded_pullback(dy):
+            return _fit(pullback(dy), n)
+
+        padded_pullback.__name__ = padded_pullback.__qualname__ = getattr(
+            pullback, "__name__", "pullback"
+        )
+        return out, padded_pullback
+
+    return padded_rule
+
+
+def numpy_rule(*fns):
+    """Register one rule for each of ``fns`` (skipping ones this NumPy lacks, given as ``None``)."""
+
+    def register(rule):
+        padded = pad_cotangents(rule)
+        for fn in fns:
+            if fn is not None:
+                REGISTRY.add_function(fn, padded)
+        return padded
+
+    return register
+
+
+def numpy_method_rule(cls, *names):
+    """Register one method rule (``rule(self, *args)``) for each method name of ``cls``."""
+
+    def register(rule):
+        padded = pad_cotangents(rule)
+        for name in names:
+            REGISTRY.add_method(cls, name, padded)
+        return padded
+
+    return register
+
+
+def numpy_attr_rule(cls, *names):
+    def register(rule):
+        for name in names:
+            REGISTRY.add_attribute(cls, name, rule)
+        return rule
+
+    return register
+
+
+def normalize_axes(axis, ndim):
+    """``axis`` (None, int, negative, tuple) as a sorted tuple of non-negative axes."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        axes = axis
+    else:
+        axes = (axis,)
+    out = []
+    for a in axes:
+        a = int(a)
+        if a < 0:
+            a += ndim
+        out.append(a)
+    return tuple(sorted(out))

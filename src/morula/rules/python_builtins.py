@@ -1,0 +1,523 @@
+"""Rules for Python builtins: numbers, containers and iteration helpers.
+
+In: nothing. Out: registered reverse rules for ``abs``, ``min``, ``max``,
+``sum``, ``pow``, ``float``, ``complex``, ``divmod``, ``list``, ``tuple``,
+``dict``, ``zip``, ``enumerate``, ``reversed``, ``map``, ``filter``,
+``sorted``, ``copy.copy``/``copy.deepcopy``, methods of ``list`` and
+``dict``, and constants (``len``, ``isinstance``, ``range``, ...).
+Iteration helpers return lists (what a ``for`` loop needs) whose pullbacks
+map per-element cotangents back to their sources.
+"""
+
+import builtins
+import copy
+import functools
+import operator
+import random
+import time
+
+from .. import tangents
+from ..reverse import runtime
+from .registry import REGISTRY, method_rule, nondiff, nondiff_method, rrule
+
+_add = tangents.add
+_SCALAR = {float, int, bool}
+
+nondiff(len, isinstance, issubclass, type, id, hash, range, repr, str, bool, int, callable, hasattr,
+        print, any, all, round, format, ord, chr, bin, hex, oct, iter, next, vars, dir, slice, object,
+        set, frozenset, input, open, time.time, time.perf_counter, time.monotonic, time.process_time,
+        random.random, random.seed, random.gauss, random.uniform, random.randint, random.choice,
+        random.shuffle, random.normalvariate, random.sample, NotImplementedError, ValueError,
+        TypeError, RuntimeError, KeyError, IndexError, ZeroDivisionError, ArithmeticError,
+        AssertionError, Exception, StopIteration)
+
+
+@rrule(abs)
+def abs_rule(x):
+    out = abs(x)
+    if type(x) in _SCALAR:
+        def scalar_abs_pullback(g):
+            return (g * ((x > 0) - (x < 0)),)
+        return out, scalar_abs_pullback
+    if type(x) is complex:
+        def complex_abs_pullback(g):
+            return (g * x / out if out else 0j,)
+        return out, complex_abs_pullback
+    import numpy as np
+    return REGISTRY.functions[np.absolute](x)
+
+
+@rrule(pow)
+def pow_rule(a, b, *mod):
+    if mod:
+        return pow(a, b, *mod), None
+    return REGISTRY.functions[operator.pow](a, b)
+
+
+@rrule(divmod)
+def divmod_rule(a, b):
+    q, r = divmod(a, b)
+
+    def divmod_pullback(g):
+        gr = tangents._items(g, 2)[1]
+        if gr is None:
+            return None, None
+        return gr, -gr * q
+    return (q, r), divmod_pullback
+
+
+def _convert(kind):
+    def convert_rule(x=0):
+        out = kind(x)
+        tx = type(x)
+
+        def convert_pullback(g):
+            if tx in _SCALAR or tx is complex:
+                return (g if kind is complex or tx is not complex else complex(g),)
+            dtype = getattr(x, "dtype", None)
+            if dtype is not None:
+                import numpy as np
+                value = g.real if dtype.kind != "c" and isinstance(g, complex) else g
+                return (np.full_like(x, value),)
+            return (g,)
+        return out, convert_pullback
+    return convert_rule
+
+
+rrule(float)(_convert(float))
+rrule(complex)(_convert(complex))
+
+
+def _winner_rule(pick):
+    def extremum_rule(*args, key=None, default=None):
+        items = list(args[0]) if len(args) == 1 else list(args)
+        if not items:
+            if default is None:
+                raise ValueError(f"{pick.__name__}() arg is an empty sequence")
+            return default, None
+        keyed = items if key is None else [key(v) for v in items]
+        index = pick(range(len(items)), key=keyed.__getitem__)
+        out = items[index]
+        single = len(args) == 1
+        seq = args[0]
+
+        def extremum_pullback(g):
+            if single:
+                ct = [None] * len(items)
+                ct[index] = g
+                if isinstance(seq, (list, tuple)):
+                    return (type(seq)(ct) if type(seq) in (list, tuple) else tuple(ct)),
+                _, pb = runtime.iterate(seq)
+                return (pb(ct) if pb is not None else None),
+            cts = [None] * len(args)
+            cts[index] = g
+            return tuple(cts)
+        return out, extremum_pullback
+    return extremum_rule
+
+
+rrule(max)(_winner_rule(max))
+rrule(min)(_winner_rule(min))
+
+
+@rrule(sum)
+def sum_rule(iterable, *rest):
+    start = rest[0] if rest else 0
+    items, iter_pb = runtime.iterate(iterable)
+    items = list(items)
+    out = builtins.sum(items, start)
+
+    def sum_pullback(g):
+        cts = [tangents.unbroadcast(g, v) if hasattr(g, "shape") or type(v) not in _SCALAR else g
+               for v in items]
+        d_iterable = iter_pb(cts) if iter_pb is not None else None
+        if not rest:
+            return (d_iterable,)
+        return d_iterable, tangents.unbroadcast(g, start) if not isinstance(start, int) else None
+    return out, sum_pullback
+
+
+def _sequence_of(kind):
+    def sequence_rule(iterable=()):
+        items, iter_pb = runtime.iterate(iterable)
+        out = kind(items)
+
+        def sequence_pullback(g):
+            if g is None or iter_pb is None:
+                return (None,)
+            return (iter_pb(list(tangents._items(g, len(out)))),)
+        return out, sequence_pullback
+    return sequence_rule
+
+
+rrule(list)(_sequence_of(list))
+rrule(tuple)(_sequence_of(tuple))
+
+
+def dict_rule(*args, **kwargs):
+    out = dict(*args, **kwargs)
+    source = args[0] if args else None
+    pairs_pb = None
+    if source is not None and not isinstance(source, dict):
+        pairs, pairs_pb = runtime.iterate(source)
+        pairs = list(pairs)
+
+    def dict_pullback(g):
+        g = g or {}
+        kw = ({k: g.get(k) for k in kwargs},) if kwargs else ()
+        if source is None:
+            return kw
+        if isinstance(source, dict):
+            return ({k: g.get(k) for k in source if k not in kwargs},) + kw
+        cts = [(None, g.get(k)) if k not in kwargs else None for k, _ in pairs]
+        return ((pairs_pb(cts) if pairs_pb is not None else None),) + kw
+    return out, dict_pullback
+
+
+dict_rule.keyword_cotangents = True
+rrule(dict)(dict_rule)
+
+
+@rrule(zip)
+def zip_rule(*seqs, strict=False):
+    materialized = [runtime.iterate(s) for s in seqs]
+    columns = [list(items) for items, _ in materialized]
+    out = list(zip(*columns, strict=strict)) if strict else list(zip(*columns))
+    n = len(out)
+
+    def zip_pullback(g):
+        rows = list(g or ())
+        cts = []
+        for j, (items, pb) in enumerate(materialized):
+            column = [tangents._items(r, len(seqs))[j] if r is not None else None for r in rows]
+            column += [None] * (len(items) - len(column))
+            cts.append(pb(column) if pb is not None and any(c is not None for c in column) else None)
+        return tuple(cts)
+    return out, zip_pullback
+
+
+@rrule(enumerate)
+def enumerate_rule(iterable, *rest):
+    nargs = 1 + len(rest)
+    start = rest[0] if rest else 0
+    items, pb = runtime.iterate(iterable)
+    items = list(items)
+    out = list(enumerate(items, start))
+
+    def enumerate_pullback(g):
+        rows = list(g or ())
+        column = [tangents._items(r, 2)[1] if r is not None else None for r in rows]
+        column += [None] * (len(items) - len(column))
+        return (pb(column) if pb is not None else None), None
+    if nargs == 1:
+        return out, lambda g: enumerate_pullback(g)[:1]
+    return out, enumerate_pullback
+
+
+@rrule(reversed)
+def reversed_rule(seq):
+    items, pb = runtime.iterate(seq)
+    items = list(items)
+    n = len(items)
+    out = items[::-1]
+
+    def reversed_pullback(g):
+        rows = list(g or ()) + [None] * (n - len(g or ()))
+        return (pb(rows[::-1]) if pb is not None else None),
+    return out, reversed_pullback
+
+
+@rrule(map)
+def map_rule(fn, *seqs):
+    materialized = [runtime.iterate(s) for s in seqs]
+    columns = [list(items) for items, _ in materialized]
+    results, pullbacks = [], []
+    for args in zip(*columns):
+        out, pb = runtime.call(fn, *args)
+        results.append(out)
+        pullbacks.append(pb)
+
+    def map_pullback(g):
+        rows = list(g or ()) + [None] * (len(results) - len(g or ()))
+        d_fn = None
+        column_cts = [[None] * len(c) for c in columns]
+        for i, (gi, pb) in enumerate(zip(rows, pullbacks)):
+            if gi is None or pb is None:
+                continue
+            cts = pb(gi)
+            d_fn = _add(d_fn, cts[0])
+            for j, c in enumerate(cts[1:]):
+                column_cts[j][i] = c
+        return (d_fn,) + tuple(pb(c) if pb is not None else None
+                               for (_, pb), c in zip(materialized, column_cts))
+    return results, map_pullback
+
+
+@rrule(filter)
+def filter_rule(fn, seq):
+    items, pb = runtime.iterate(seq)
+    items = list(items)
+    keep = [i for i, v in enumerate(items) if (fn(v) if fn is not None else v)]
+    out = [items[i] for i in keep]
+
+    def filter_pullback(g):
+        rows = list(g or ())
+        ct = [None] * len(items)
+        for i, c in zip(keep, rows):
+            ct[i] = c
+        return None, (pb(ct) if pb is not None else None)
+    return out, filter_pullback
+
+
+@rrule(sorted)
+def sorted_rule(iterable, *, key=None, reverse=False):
+    items, pb = runtime.iterate(iterable)
+    items = list(items)
+    keyed = items if key is None else [key(v) for v in items]
+    order = sorted(range(len(items)), key=keyed.__getitem__, reverse=reverse)
+    out = [items[i] for i in order]
+
+    def sorted_pullback(g):
+        rows = list(g or ()) + [None] * (len(items) - len(g or ()))
+        ct = [None] * len(items)
+        for position, i in enumerate(order):
+            ct[i] = rows[position]
+        return (pb(ct) if pb is not None else None),
+    return out, sorted_pullback
+
+
+def _passthrough(fn):
+    def copy_rule(x, *rest):
+        def copy_pullback(g):
+            return (g,) + (None,) * len(rest)
+        return fn(x, *rest), copy_pullback
+    return copy_rule
+
+
+rrule(copy.copy)(_passthrough(copy.copy))
+rrule(copy.deepcopy)(_passthrough(copy.deepcopy))
+
+
+@rrule(getattr)
+def getattr_rule(obj, name, *default):
+    from ..reverse.ops import getattr_op
+    if default and not hasattr(obj, name):
+        return default[0], (lambda g: (None, None, g))
+    out, pb = getattr_op(obj, name)
+    if pb is None:
+        return out, None
+    return out, (lambda g: pb(g) + (None,) * len(default))
+
+
+# Rules marked ``keyword_cotangents`` receive keyword arguments as such; when called with
+# keywords their pullback returns the positional cotangents followed by one dict for the keywords.
+
+# --------------------------------------------------------------------------- list and dict methods
+
+@method_rule(list, "append", mutating=True)
+def list_append_method(lst, value):
+    from ..reverse.ops import list_append
+    _, pb = list_append(lst, value)
+
+    def list_append_method_pullback(g, seed):
+        return pb(seed)
+    return None, list_append_method_pullback
+
+
+@method_rule(list, "extend", mutating=True)
+def list_extend_method(lst, values):
+    n = len(lst)
+    items, pb = runtime.iterate(values)
+    items = list(items)
+    lst.extend(items)
+
+    def list_extend_pullback(g, seed):
+        if seed is None:
+            return None, None
+        seed = list(seed) + [None] * (n + len(items) - len(seed))
+        tail = seed[n:]
+        return seed[:n], (pb(tail) if pb is not None else None)
+    return None, list_extend_pullback
+
+
+@method_rule(list, "insert", mutating=True)
+def list_insert_method(lst, index, value):
+    n = len(lst)
+    position = max(0, min(n, index if index >= 0 else n + index))
+    lst.insert(index, value)
+
+    def list_insert_pullback(g, seed):
+        if seed is None:
+            return None, None, None
+        seed = list(seed) + [None] * (n + 1 - len(seed))
+        return seed[:position] + seed[position + 1:], None, seed[position]
+    return None, list_insert_pullback
+
+
+@method_rule(list, "pop", mutating=True)
+def list_pop_method(lst, *index):
+    n = len(lst)
+    i = index[0] if index else -1
+    position = i if i >= 0 else n + i
+    out = lst.pop(i)
+
+    def list_pop_pullback(g, seed):
+        seed = list(seed or ()) + [None] * (n - 1 - len(seed or ()))
+        return (seed[:position] + [g] + seed[position:],) + (None,) * len(index)
+    return out, list_pop_pullback
+
+
+@method_rule(list, "copy")
+def list_copy_method(lst):
+    return lst.copy(), (lambda g: (g,))
+
+
+@method_rule(list, "reverse", mutating=True)
+def list_reverse_method(lst):
+    lst.reverse()
+
+    def list_reverse_pullback(g, seed):
+        return (None if seed is None else list(seed)[::-1]),
+    return None, list_reverse_pullback
+
+
+@method_rule(list, "sort", mutating=True)
+def list_sort_method(lst, *, key=None, reverse=False):
+    keyed = lst if key is None else [key(v) for v in lst]
+    order = sorted(range(len(lst)), key=keyed.__getitem__, reverse=reverse)
+    lst[:] = [lst[i] for i in order]
+
+    def list_sort_pullback(g, seed):
+        if seed is None:
+            return (None,)
+        seed = list(seed) + [None] * (len(order) - len(seed))
+        ct = [None] * len(order)
+        for position, i in enumerate(order):
+            ct[i] = seed[position]
+        return (ct,)
+    return None, list_sort_pullback
+
+
+@method_rule(list, "clear", mutating=True)
+def list_clear_method(lst):
+    n = len(lst)
+    lst.clear()
+    return None, (lambda g, seed: ([None] * n,))
+
+
+@method_rule(list, "remove", mutating=True)
+def list_remove_method(lst, value):
+    position = lst.index(value)
+    del lst[position]
+
+    def list_remove_pullback(g, seed):
+        seed = list(seed or ()) + [None] * (len(lst) - len(seed or ()))
+        return seed[:position] + [None] + seed[position:], None
+    return None, list_remove_pullback
+
+
+nondiff_method(list, "index", "count")
+
+
+@method_rule(dict, "get")
+def dict_get_method(d, key, *default):
+    present = key in d
+    out = d.get(key, *default)
+
+    def dict_get_pullback(g):
+        return (({key: g} if present else None), None) + ((None if present else g),) * len(default)
+    return out, dict_get_pullback
+
+
+def _dict_view(kind):
+    def dict_view_rule(d):
+        keys = list(d)
+        if kind == "keys":
+            return keys, None
+        if kind == "values":
+            out = [d[k] for k in keys]
+
+            def dict_values_pullback(g):
+                return ({k: c for k, c in zip(keys, g) if c is not None},)
+            return out, dict_values_pullback
+        out = [(k, d[k]) for k in keys]
+
+        def dict_items_pullback(g):
+            return ({k: tangents._items(c, 2)[1] for k, c in zip(keys, g) if c is not None},)
+        return out, dict_items_pullback
+    return dict_view_rule
+
+
+for _kind in ("keys", "values", "items"):
+    method_rule(dict, _kind)(_dict_view(_kind))
+
+
+@method_rule(dict, "copy")
+def dict_copy_method(d):
+    return d.copy(), (lambda g: (g,))
+
+
+@method_rule(dict, "update", mutating=True)
+def dict_update_method(d, other=(), **kwargs):
+    other = dict(other)
+    d.update(other, **kwargs)
+    written = set(other) | set(kwargs)
+
+    def dict_update_pullback(g, seed):
+        seed = dict(seed or {})
+        mine = {k: seed.pop(k) for k in list(seed) if k in written}
+        return seed, {k: v for k, v in mine.items() if k in other}
+    return None, dict_update_pullback
+
+
+@method_rule(dict, "pop", mutating=True)
+def dict_pop_method(d, key, *default):
+    present = key in d
+    out = d.pop(key, *default)
+
+    def dict_pop_pullback(g, seed):
+        seed = dict(seed or {})
+        if present:
+            seed[key] = g
+            return seed, None, *(None,) * len(default)
+        return seed, None, *((g,) if default else ())
+    return out, dict_pop_pullback
+
+
+@method_rule(dict, "setdefault", mutating=True)
+def dict_setdefault_method(d, key, default=None):
+    present = key in d
+    out = d.setdefault(key, default)
+
+    def dict_setdefault_pullback(g, seed):
+        seed = dict(seed or {})
+        if present:
+            seed[key] = _add(seed.get(key), g)
+            return seed, None, None
+        d_default = _add(seed.pop(key, None), g)
+        return seed, None, d_default
+    return out, dict_setdefault_pullback
+
+
+nondiff_method(str, "format", "join", "upper", "lower", "strip", "split", "replace", "startswith",
+               "endswith")
+
+
+def partial_rule(func, *args, **keywords):
+    out = functools.partial(func, *args, **keywords)
+
+    def partial_pullback(g):
+        fields = g.fields if isinstance(g, tangents.ObjectCotangent) else {}
+        d_args = tangents._items(fields.get("args"), len(args))
+        cts = (fields.get("func"),) + tuple(d_args)
+        return cts + (fields.get("keywords") or {},) if keywords else cts
+    return out, partial_pullback
+
+
+partial_rule.keyword_cotangents = True
+rrule(functools.partial)(partial_rule)
+
+
+@rrule(super)
+def super_rule(*args):
+    return super(*args), (lambda g: (None,) * (len(args) - 1) + (g,))

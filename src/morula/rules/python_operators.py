@@ -1,0 +1,270 @@
+"""Rules for Python's operators (the ``operator`` module) on numbers and arrays.
+
+In: operands (Python numbers, NumPy-like arrays, containers). Out: registered
+reverse rules. Python floats take a fast path with shared or tiny pullbacks
+(the scalar hot path); everything else is duck-typed (``unbroadcast`` reduces
+a cotangent to each operand's shape and dtype), so arrays of any library that
+implements NumPy's protocols work. Complex numbers follow the convention
+cotangent = dout * conj(derivative).
+"""
+
+import math
+import operator
+
+from ..reverse.runtime import record_redo
+from ..tangents import unbroadcast
+from .registry import nondiff, rrule
+
+_SCALAR = {float, int, bool}
+
+
+def _conj(x):
+    t = type(x)
+    if t is float or t is int or t is bool:
+        return x
+    if t is complex:
+        return x.conjugate()
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and dtype.kind == "c":
+        return x.conjugate()
+    return x
+
+
+def _add_scalar_pullback(g):
+    return g, g
+
+
+def _sub_scalar_pullback(g):
+    return g, -g
+
+
+@rrule(operator.add)
+def add_rule(a, b):
+    out = a + b
+    ta, tb = type(a), type(b)
+    if ta in _SCALAR and tb in _SCALAR:
+        return out, _add_scalar_pullback
+    if ta is tuple or ta is list or ta is str:
+        return out, _concat_pullback(a, b)
+
+    def add_pullback(g):
+        return unbroadcast(g, a), unbroadcast(g, b)
+    return out, add_pullback
+
+
+def _concat_pullback(a, b):
+    n, m, ta, tb = len(a), len(b), type(a), type(b)
+
+    def concat_pullback(g):
+        if g is None:
+            return None, None
+        items = list(g) + [None] * (n + m - len(g))
+        return ta(items[:n]), tb(items[n:])
+    return concat_pullback
+
+
+@rrule(operator.sub)
+def sub_rule(a, b):
+    out = a - b
+    if type(a) in _SCALAR and type(b) in _SCALAR:
+        return out, _sub_scalar_pullback
+
+    def sub_pullback(g):
+        return unbroadcast(g, a), unbroadcast(-g, b)
+    return out, sub_pullback
+
+
+@rrule(operator.mul)
+def mul_rule(a, b):
+    out = a * b
+    ta, tb = type(a), type(b)
+    if ta in _SCALAR and tb in _SCALAR:
+        def scalar_mul_pullback(g):
+            return g * b, g * a
+        return out, scalar_mul_pullback
+    if ta in (list, tuple, str) or tb in (list, tuple, str):
+        return out, _repeat_pullback(a, b)
+
+    def mul_pullback(g):
+        return unbroadcast(g * _conj(b), a), unbroadcast(g * _conj(a), b)
+    return out, mul_pullback
+
+
+def _repeat_pullback(a, b):
+    seq, times, seq_first = (a, b, True) if isinstance(a, (list, tuple, str)) else (b, a, False)
+    n = len(seq)
+
+    def repeat_pullback(g):
+        if g is None:
+            return None, None
+        items = list(g)
+        total = [None] * n
+        from ..tangents import add
+        for i, c in enumerate(items):
+            total[i % n] = add(total[i % n], c)
+        ct = type(seq)(total) if not isinstance(seq, str) else None
+        return (ct, None) if seq_first else (None, ct)
+    return repeat_pullback
+
+
+@rrule(operator.truediv)
+def truediv_rule(a, b):
+    out = a / b
+    if type(a) in _SCALAR and type(b) in _SCALAR:
+        def scalar_div_pullback(g):
+            gb = g / b
+            return gb, -gb * out
+        return out, scalar_div_pullback
+
+    def truediv_pullback(g):
+        gb = g / _conj(b)
+        return unbroadcast(gb, a), unbroadcast(-gb * _conj(out), b)
+    return out, truediv_pullback
+
+
+@rrule(operator.floordiv)
+def floordiv_rule(a, b):
+    # piecewise constant: zero derivative almost everywhere
+    return a // b, _zero2
+
+
+def _zero2(g):
+    return None, None
+
+
+@rrule(operator.mod)
+def mod_rule(a, b):
+    out = a % b
+
+    def mod_pullback(g):
+        return unbroadcast(g, a), unbroadcast(-g * ((a - out) / b), b)
+    return out, mod_pullback
+
+
+@rrule(operator.pow)
+def pow_rule(a, b, *modulo):
+    out = a ** b
+    ta, tb = type(a), type(b)
+    if ta in _SCALAR and tb in _SCALAR:
+        def scalar_pow_pullback(g):
+            if tb is int and b == 0:
+                da = 0.0
+            else:
+                da = g * b * a ** (b - 1) if b != 1 else g
+            if tb is int:
+                return da, None  # an integer exponent has no derivative
+            db = g * out * math.log(a) if a > 0 else (0.0 if a == 0 and b > 0 else g * math.nan)
+            return da, db
+        return out, scalar_pow_pullback
+
+    def pow_pullback(g):
+        import numpy as np
+        da = unbroadcast(g * _conj(b * a ** (b - 1) if not _is_zero_int(b) else 0 * a), a)
+        if tb is int:
+            return da, None
+        base = a + 0 * b
+        safe = np.where(base > 0, base, 1) if np.isrealobj(base) else base
+        log_a = np.where(base > 0, np.log(safe), 0.0) if np.isrealobj(base) else np.log(base)
+        db = unbroadcast(g * _conj(out * log_a), b)
+        return da, db
+    return out, pow_pullback
+
+
+def _is_zero_int(b):
+    return type(b) is int and b == 0
+
+
+@rrule(operator.matmul)
+def matmul_rule(a, b):
+    import numpy as np
+    from .registry import REGISTRY
+    return REGISTRY.functions[np.matmul](a, b)
+
+
+@rrule(operator.neg)
+def neg_rule(a):
+    return -a, _neg_pullback
+
+
+def _neg_pullback(g):
+    return (-g,)
+
+
+@rrule(operator.pos)
+def pos_rule(a):
+    return +a, _identity_pullback
+
+
+def _identity_pullback(g):
+    return (g,)
+
+
+nondiff(operator.invert, operator.and_, operator.or_, operator.xor, operator.lshift, operator.rshift,
+        operator.lt, operator.le, operator.eq, operator.ne, operator.gt, operator.ge,
+        operator.not_, operator.truth, operator.contains, operator.is_, operator.is_not, operator.index)
+
+
+# --------------------------------------------------------------------------- in place
+
+def _undoable(a, rule_pullback):
+    """Wrap an in-place update of array ``a``: its pullback first restores the old value."""
+    old = a.copy()
+
+    def wrap(update):
+        out = update()
+        new_holder = []
+
+        def inplace_pullback(g):
+            new = a.copy()
+            a[...] = old
+            record_redo(lambda: a.__setitem__(Ellipsis, new))
+            return rule_pullback(g, old)
+        return out, inplace_pullback
+    return wrap
+
+
+def _inplace(name, functional, local_grads):
+    ifn = getattr(operator, name)
+
+    def inplace_rule(a, b):
+        if type(a) is list:
+            if name != "iadd":
+                return functional(a, b)
+            n = len(a)
+            m_items = list(b)
+            a += m_items
+            bt = type(b)
+
+            def list_extend_pullback(g):
+                if g is None:
+                    return None, None
+                items = list(g) + [None] * (n + len(m_items) - len(g))
+                db = items[n:]
+                return items[:n], (tuple(db) if bt is tuple else db)
+            return a, list_extend_pullback
+        if not hasattr(a, "copy") or not hasattr(a, "shape"):
+            return functional(a, b)
+
+        def grads(g, old):
+            if g is None:
+                return None, None
+            return local_grads(g, old, a, b)
+        return _undoable(a, grads)(lambda: ifn(a, b))
+
+    inplace_rule.__name__ = f"{name}_rule"
+    rrule(ifn)(inplace_rule)
+
+
+_inplace("iadd", add_rule, lambda g, old, a, b: (g, unbroadcast(g, b)))
+_inplace("isub", sub_rule, lambda g, old, a, b: (g, unbroadcast(-g, b)))
+_inplace("imul", mul_rule, lambda g, old, a, b: (g * _conj(b), unbroadcast(g * _conj(old), b)))
+_inplace("itruediv", truediv_rule,
+         lambda g, old, a, b: (g / _conj(b), unbroadcast(-g * _conj(old / (b * b)), b)))
+_inplace("ipow", pow_rule, lambda g, old, a, b: (
+    g * _conj(b * old ** (b - 1)),
+    None if type(b) is int else unbroadcast(g * _conj(old ** b * _safe_log(old)), b)))
+
+
+def _safe_log(x):
+    import numpy as np
+    return np.where(x > 0, np.log(np.where(x > 0, x, 1)), 0.0)

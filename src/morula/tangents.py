@@ -1,0 +1,238 @@
+"""Tangent and cotangent values: the zero, addition, broadcasting, and the API boundary.
+
+In: cotangents produced by pullbacks (``None`` is the structural zero, numbers,
+arrays, tuples/lists/dicts of cotangents, ``ObjectCotangent`` for objects).
+Out: sums of them (``add``), cotangents reduced to an operand's shape
+(``unbroadcast``), and at the API boundary real values that mirror the primal
+(``materialize``: zeros instead of ``None``, same container types, same
+dtypes). Array libraries plug in through ``register_vspace``; this module
+knows nothing about any of them.
+"""
+
+import dataclasses
+
+_INEXACT_SCALARS = (float, complex)
+_vspaces = []  # (predicate, zeros_like, is_inexact)
+
+
+class ObjectCotangent:
+    """The cotangent of an object: one cotangent per attribute, read by attribute access."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields=None):
+        object.__setattr__(self, "fields", dict(fields or {}))
+
+    def __getattr__(self, name):
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self.fields[name] = value
+
+    def __repr__(self):
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.fields.items())
+        return f"ObjectCotangent({inner})"
+
+    def __eq__(self, other):
+        return isinstance(other, ObjectCotangent) and self.fields == other.fields
+
+    __hash__ = None
+
+
+def register_vspace(predicate, zeros_like, is_inexact):
+    """Teach the boundary about an array type: how to build zeros and whether it holds floats."""
+    _vspaces.append((predicate, zeros_like, is_inexact))
+
+
+def add(a, b):
+    """Sum of two cotangents of the same primal; ``None`` is zero. Never mutates its inputs."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    ta = type(a)
+    if ta is tuple or ta is list:
+        if type(b) is ObjectCotangent:  # NamedTuple reached by index and by attribute
+            return add(b, a)
+        n = max(len(a), len(b))
+        return ta(add(a[i] if i < len(a) else None, b[i] if i < len(b) else None) for i in range(n))
+    if ta is dict:
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = add(out.get(k), v)
+        return out
+    if ta is ObjectCotangent:
+        if type(b) is ObjectCotangent:
+            out = dict(a.fields)
+            for k, v in b.fields.items():
+                out[k] = add(out.get(k), v)
+            return ObjectCotangent(out)
+        if type(b) is tuple:  # NamedTuple: fields in order
+            return ObjectCotangent({**a.fields, "__items__": add(a.fields.get("__items__"), b)})
+        raise TypeError(f"cannot add object cotangent and {type(b).__name__}")
+    return a + b
+
+
+def unbroadcast(g, x):
+    """Reduce cotangent ``g`` to the shape (and floating dtype) of operand ``x``.
+
+    ``x`` is the primal operand: a Python number, a NumPy-like array or scalar.
+    """
+    if g is None:
+        return None
+    gshape = getattr(g, "shape", None)
+    xshape = getattr(x, "shape", None)
+    if xshape is None:  # Python number
+        if gshape:  # a scalar broadcast against an array
+            g = g.sum()
+        tx = type(x)
+        if tx is float or tx is int or tx is bool:
+            if type(g) is complex or _is_complex(g):
+                g = g.real
+            return float(g)
+        if tx is complex:
+            return complex(g)
+        return g
+    if gshape != xshape:
+        if gshape is None:
+            g = g + 0 * x  # scalar cotangent for an array operand: broadcast up
+        else:
+            extra = len(gshape) - len(xshape)
+            if extra > 0:
+                g = g.sum(axis=tuple(range(extra)))
+            axes = tuple(i for i, n in enumerate(xshape) if n == 1 and g.shape[i] != 1)
+            if axes:
+                g = g.sum(axis=axes, keepdims=True)
+            if g.shape != xshape:
+                g = g.reshape(xshape)
+    return match_dtype(g, x)
+
+
+def _is_complex(g):
+    kind = getattr(getattr(g, "dtype", None), "kind", None)
+    return kind == "c"
+
+
+def match_dtype(g, x):
+    """Cast cotangent ``g`` to the floating dtype of primal ``x`` (float32 stays float32; real stays real)."""
+    xd = getattr(x, "dtype", None)
+    gd = getattr(g, "dtype", None)
+    if xd is None or gd is None or xd == gd:
+        return g
+    if xd.kind == "f":
+        if gd.kind == "c":
+            g = g.real
+        return g.astype(xd) if hasattr(g, "astype") else g
+    if xd.kind == "c" and gd.kind in "fc":
+        return g.astype(xd) if hasattr(g, "astype") else g
+    return g
+
+
+def is_inexact(x):
+    """Does ``x`` hold a floating-point or complex value (anywhere inside it)?"""
+    tx = type(x)
+    if tx is float or tx is complex:
+        return True
+    if tx is int or tx is bool or tx is str or x is None:
+        return False
+    if tx is tuple or tx is list:
+        return any(is_inexact(v) for v in x)
+    if tx is dict:
+        return any(is_inexact(v) for v in x.values())
+    for predicate, _, inexact in _vspaces:
+        if predicate(x):
+            return inexact(x)
+    if isinstance(x, (tuple, list)):
+        return any(is_inexact(v) for v in x)
+    return False
+
+
+def zeros_like(x):
+    """A real zero with the structure of primal ``x``."""
+    tx = type(x)
+    if tx is float:
+        return 0.0
+    if tx is complex:
+        return 0j
+    if tx is int or tx is bool:
+        return 0.0
+    for predicate, zeros, _ in _vspaces:
+        if predicate(x):
+            return zeros(x)
+    return materialize(None, x)
+
+
+def materialize(ct, x):
+    """Turn internal cotangent ``ct`` of primal ``x`` into the value the API returns."""
+    tx = type(x)
+    if ct is None:
+        if tx in (float, complex, int, bool):
+            return zeros_like(x)
+        for predicate, zeros, _ in _vspaces:
+            if predicate(x):
+                return zeros(x)
+    if tx is float:
+        return float(ct) if not isinstance(ct, complex) else ct
+    if tx is tuple or tx is list:
+        items = _items(ct, len(x))
+        return tx(materialize(c, v) for c, v in zip(items, x))
+    if isinstance(x, tuple) and hasattr(x, "_fields"):  # NamedTuple
+        items = _items(ct, len(x), fields=x._fields)
+        return tx(*(materialize(c, v) for c, v in zip(items, x)))
+    if isinstance(x, (tuple, list)):
+        items = _items(ct, len(x))
+        return [materialize(c, v) for c, v in zip(items, x)]
+    if tx is dict:
+        ct = ct or {}
+        return {k: materialize(ct.get(k), v) for k, v in x.items()}
+    if isinstance(x, dict):
+        ct = ct or {}
+        return tx((k, materialize(ct.get(k), v)) for k, v in x.items())
+    if ct is None and (tx is str or x is None):
+        return None
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        fields = ct.fields if isinstance(ct, ObjectCotangent) else {}
+        out = object.__new__(tx)
+        for f in dataclasses.fields(x):
+            object.__setattr__(out, f.name, materialize(fields.get(f.name), getattr(x, f.name)))
+        return out
+    if hasattr(x, "__dict__") and not callable(x) and not isinstance(x, type):
+        fields = ct.fields if isinstance(ct, ObjectCotangent) else {}
+        out = ObjectCotangent()
+        for name, value in vars(x).items():
+            if is_inexact(value) or name in fields:
+                out.fields[name] = materialize(fields.get(name), value)
+        return out
+    if ct is None:
+        return None
+    return ct
+
+
+def _items(ct, n, fields=None):
+    if ct is None:
+        return [None] * n
+    if isinstance(ct, ObjectCotangent):
+        by_index = list(_items(ct.fields.get("__items__"), n))
+        if fields:
+            for i, name in enumerate(fields):
+                by_index[i] = add(by_index[i], ct.fields.get(name))
+        return by_index
+    items = list(ct)
+    return items + [None] * (n - len(items))
+
+
+def scale(ct, factor):
+    """``factor * ct`` for any cotangent structure (used by the API and tests)."""
+    if ct is None:
+        return None
+    t = type(ct)
+    if t is tuple or t is list:
+        return t(scale(c, factor) for c in ct)
+    if t is dict:
+        return {k: scale(v, factor) for k, v in ct.items()}
+    if t is ObjectCotangent:
+        return ObjectCotangent({k: scale(v, factor) for k, v in ct.fields.items()})
+    return ct * factor

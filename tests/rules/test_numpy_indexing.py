@@ -1,0 +1,67 @@
+import operator
+
+import numpy as np
+import pytest
+
+from morula.rules.numpy_indexing import ndarray_getitem
+
+try:
+    from .fd import check_float32, check_rule
+except ImportError:
+    from fd import check_float32, check_rule
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed + sum(shape)).standard_normal(shape)
+
+
+INDICES = [
+    ((5,), 2), ((5,), -1), ((5,), slice(1, 4)), ((5,), slice(None, None, -2)), ((5,), Ellipsis),
+    ((5,), None), ((3, 4), (1, 2)), ((3, 4), 1), ((3, 4), (slice(None), 2)),
+    ((3, 4), (Ellipsis, slice(1, 3))), ((3, 4), (None, 1, slice(None))), ((2, 3, 4), (0, Ellipsis, 1)),
+    ((5,), [0, 2, 2, 4]), ((5,), np.array([1, 1, 1])), ((3, 4), ([0, 2, 0], [1, 1, 1])),
+    ((3, 4), (slice(None), [3, 0, 3])), ((3, 4), np.array([[0, 0], [2, 1]])),
+    ((2, 3, 4), (np.array([0, 1, 0]), slice(None), np.array([3, 3, 3]))),
+    ((5,), np.array([True, False, True, True, False])), ((3, 4), rand(3, 4) > 0),
+    ((3, 4), (np.array([True, False, True]), slice(1, None))), ((3, 4), (1, [2, 2])),
+    ((), ()), ((), Ellipsis),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape,index", INDICES, ids=str)
+def test_getitem(shape, index):
+    x = rand(*shape)
+    cts = check_rule(ndarray_getitem, operator.getitem, (x, index))
+    assert cts[1] is None
+    check_float32(ndarray_getitem, (x.astype(np.float32), index))
+
+
+def test_repeated_indices_accumulate():
+    x = np.zeros(4)
+    _, pb = ndarray_getitem(x, [1, 1, 3, 1])
+    g, gi = pb(np.array([1.0, 2.0, 3.0, 4.0]))
+    np.testing.assert_array_equal(g, [0, 7, 0, 3])
+    assert gi is None
+
+
+def test_complex_and_integer():
+    z = rand(4) + 1j * rand(4, seed=1)
+    check_rule(ndarray_getitem, operator.getitem, (z, [0, 0, 2]))
+    check_rule(ndarray_getitem, operator.getitem, (z, slice(1, 3)))
+    out, pb = ndarray_getitem(np.arange(4), 1)
+    assert out == 1 and pb is None
+
+
+def test_scalar_cotangent_for_scalar_element():
+    x = rand(3)
+    out, pb = ndarray_getitem(x, 1)
+    g, _ = pb(2.0)
+    np.testing.assert_array_equal(g, [0, 2, 0])
+
+
+def test_pullback_does_not_alias_input():
+    x = rand(3, 4)
+    _, pb = ndarray_getitem(x, (slice(None), 1))
+    g1, _ = pb(np.ones(3))
+    g2, _ = pb(np.ones(3))
+    assert g1 is not g2 and not np.shares_memory(g1, x)

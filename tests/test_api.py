@@ -1,0 +1,203 @@
+"""The public API contract (DESIGN.md, "Public API")."""
+import math
+import threading
+
+import numpy as np
+import pytest
+
+import morula as mo
+
+
+def f2(x, y):
+    return x * x * y + math.sin(y)
+
+
+def test_grad_argnums_int_and_tuple():
+    assert mo.grad(f2)(2.0, 3.0) == pytest.approx(12.0)
+    assert mo.grad(f2, argnums=1)(2.0, 3.0) == pytest.approx(4.0 + math.cos(3.0))
+    gx, gy = mo.grad(f2, argnums=(0, 1))(2.0, 3.0)
+    assert (gx, gy) == (pytest.approx(12.0), pytest.approx(4.0 + math.cos(3.0)))
+    assert mo.grad(f2, argnums=-1)(2.0, 3.0) == pytest.approx(4.0 + math.cos(3.0))
+
+
+def test_value_and_grad_and_has_aux():
+    value, g = mo.value_and_grad(f2)(2.0, 3.0)
+    assert value == pytest.approx(f2(2.0, 3.0)) and g == pytest.approx(12.0)
+
+    def with_aux(x):
+        y = x * x
+        return y * 3.0, {"y": y}
+
+    (value, aux), g = mo.value_and_grad(with_aux, has_aux=True)(2.0)
+    assert value == 12.0 and aux == {"y": 4.0} and g == 12.0
+    g, aux = mo.grad(with_aux, has_aux=True)(2.0)
+    assert g == 12.0 and aux == {"y": 4.0}
+
+
+def test_grad_keyword_arguments_are_passed_through():
+    def f(x, scale=1.0):
+        return x * x * scale
+
+    assert mo.grad(f)(3.0, scale=2.0) == 12.0
+
+
+def test_grad_of_integer_argument_is_a_float():
+    assert mo.grad(lambda x: x ** 3)(2) == 12.0
+    g = mo.grad(lambda x: np.sum(x ** 2))(np.array([1, 2, 3]))
+    assert g.dtype == np.float64 and list(g) == [2.0, 4.0, 6.0]
+
+
+def test_grad_refuses_non_scalar_output_and_suggests_jacobian():
+    with pytest.raises(mo.NonScalarOutputError, match="jacobian"):
+        mo.grad(lambda x: x * 2.0)(np.ones(3))
+    with pytest.raises(TypeError, match="jacobian"):
+        mo.grad(lambda x: (x, x))(1.0)
+
+
+def test_vjp_structure_and_repeated_pullback():
+    def f(x, y):
+        return {"a": x * y, "b": (x + y, np.sin(x))}
+
+    x, y = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    out, pullback = mo.vjp(f, x, y)
+    ct = {"a": np.ones(2), "b": (np.array([1.0, 0.0]), np.array([0.0, 2.0]))}
+    dx, dy = pullback(ct)
+    np.testing.assert_allclose(dx, y + np.array([1.0, 0.0]) + np.array([0.0, 2.0]) * np.cos(x))
+    np.testing.assert_allclose(dy, x + np.array([1.0, 0.0]))
+    dx2, dy2 = pullback(ct)  # a pullback can be called again
+    np.testing.assert_allclose(dx2, dx)
+    np.testing.assert_allclose(dy2, dy)
+
+
+def test_vjp_zero_cotangents_are_real_zeros():
+    out, pullback = mo.vjp(lambda x, y: x * 2.0, 1.0, np.ones(3))
+    dx, dy = pullback(1.0)
+    assert dx == 2.0 and isinstance(dy, np.ndarray) and not dy.any()
+
+
+def test_jacobian_shapes_and_values():
+    A = np.arange(6.0).reshape(2, 3)
+
+    def f(x):
+        return np.tanh(A @ x)
+
+    x = np.array([0.1, -0.2, 0.3])
+    J = mo.jacobian(f)(x)
+    assert J.shape == (2, 3)
+    np.testing.assert_allclose(J, (1 - np.tanh(A @ x) ** 2)[:, None] * A)
+    assert mo.jacrev is mo.jacobian
+    J2 = mo.jacobian(lambda M: M * 2.0)(np.ones((2, 2)))
+    assert J2.shape == (2, 2, 2, 2)
+    Jx, Jy = mo.jacobian(lambda x, y: x * y, argnums=(0, 1))(np.ones(2), np.full(2, 3.0))
+    np.testing.assert_allclose(Jx, 3 * np.eye(2))
+    np.testing.assert_allclose(Jy, np.eye(2))
+
+
+def test_float32_stays_float32():
+    def f(x, w):
+        return np.sum(np.tanh(x * w) * 2.0) + np.sum(x) * 0.5
+
+    x = np.ones(3, dtype=np.float32)
+    w = np.float32(0.5)
+    gx, gw = mo.grad(f, argnums=(0, 1))(x, w)
+    assert gx.dtype == np.float32
+    assert np.asarray(gw).dtype == np.float32
+
+
+def test_stop_gradient():
+    def f(x):
+        return x * mo.stop_gradient(x * x)
+
+    assert mo.grad(f)(3.0) == 9.0
+
+
+def test_checkpoint_recomputes_and_matches():
+    calls = []
+
+    def block(x):
+        calls.append(1)
+        return np.sin(x) * x
+
+    def f(x):
+        return np.sum(mo.checkpoint(block)(x) ** 2)
+
+    x = np.array([0.3, 0.7])
+    g = mo.grad(f)(x)
+    expected = 2 * np.sin(x) * x * (np.cos(x) * x + np.sin(x))
+    np.testing.assert_allclose(g, expected)
+    assert len(calls) == 2  # forward once, recomputed once in the backward sweep
+
+
+def test_rrule_registers_and_replaces():
+    def mystery(x):
+        return x * 1.0
+
+    @mo.rrule(mystery)
+    def _mystery(x):
+        return x, lambda g: (3.0 * g,)
+
+    assert mo.grad(lambda x: mystery(x) * 2.0)(1.0) == 6.0
+
+    @mo.rrule(mystery)
+    def _mystery2(x):
+        return x, lambda g: (5.0 * g,)
+
+    assert mo.grad(lambda x: mystery(x) * 2.0)(1.0) == 10.0
+
+
+def test_nondiff_declares_constant():
+    def noisy(x):
+        return x * 2.0
+
+    mo.nondiff(noisy)
+    assert mo.grad(lambda x: noisy(x) + x)(1.0) == 1.0
+
+
+def test_source_shows_user_lines():
+    text = mo.source(f2)
+    assert "# line" in text and "x * x * y + math.sin(y)" in text
+    assert "def _mo_back" in text
+    assert repr(text) == str(text)
+
+
+def test_check_grads_detects_a_wrong_rule():
+    def bad(x):
+        return x * 1.0
+
+    @mo.rrule(bad)
+    def _bad(x):
+        return x, lambda g: (2.0 * g,)
+
+    with pytest.raises(AssertionError, match="finite|differences"):
+        mo.testing.check_grads(lambda x: bad(x) * x, (1.5,))
+
+
+def test_concurrent_grads_from_threads():
+    def f(x, k):
+        total = 0.0
+        for i in range(50):
+            total = total + math.sin(x * i) * k
+        return total
+
+    def expected(x, k):
+        return sum(math.cos(x * i) * i * k for i in range(50))
+
+    results, errors = {}, []
+
+    def worker(t):
+        try:
+            for j in range(20):
+                x = 0.01 * (t + 1) + 0.001 * j
+                results[(t, j)] = (mo.grad(f)(x, float(t)), expected(x, float(t)))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert len(results) == 160
+    for got, want in results.values():
+        assert got == pytest.approx(want)
