@@ -65,3 +65,39 @@ def test_pullback_does_not_alias_input():
     g1, _ = pb(np.ones(3))
     g2, _ = pb(np.ones(3))
     assert g1 is not g2 and not np.shares_memory(g1, x)
+
+
+import morula.rules.numpy_rules  # noqa: E402,F401
+from morula.rules.registry import REGISTRY  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "args,kwargs",
+    [((rand(5), [0, 2, 2]), {}), ((rand(3, 4), [1, 1, 0]), {"axis": 1}),
+     ((rand(3, 4), np.array([[0, 2], [2, 2]])), {"axis": 0}), ((rand(3, 4), [5, 0, 5]), {}),
+     ((rand(3, 4), [-1, 7]), {"axis": 1, "mode": "wrap"}), ((rand(4), [-3, 9]), {"mode": "clip"}),
+     ((rand(3, 4), 2), {"axis": -1})],
+)  # fmt: skip
+def test_take(args, kwargs):
+    r = REGISTRY.function_rule(np.take)
+    check_rule(r, np.take, args, kwargs)
+    m, _ = REGISTRY.method_rule(np.ndarray, "take")
+    check_rule(m, lambda s, *a, **k: s.take(*a, **k), args, kwargs)
+
+
+@pytest.mark.parametrize(
+    "shape,indices,axis",
+    [((3, 4), np.array([[0, 0, 3], [1, 2, 2], [3, 3, 3]]), 1), ((3, 4), np.array([[2, 0, 1, 1]]), 0),
+     ((3, 4), np.array([[1], [0], [1]]), -1), ((2, 3, 4), np.zeros((2, 3, 1), dtype=int), 2),
+     ((6,), np.array([5, 5, 0]), None)],
+)  # fmt: skip
+def test_take_along_axis(shape, indices, axis):
+    r = REGISTRY.function_rule(np.take_along_axis)
+    x = rand(*shape)
+    check_rule(r, np.take_along_axis, (x, indices, axis))
+
+
+def test_take_along_axis_with_argsort():
+    x = rand(3, 4)
+    r = REGISTRY.function_rule(np.take_along_axis)
+    check_rule(r, lambda a, i, ax: np.take_along_axis(a, i, ax), (x, np.argsort(x, axis=1), 1))

@@ -220,3 +220,54 @@ def test_integer_inputs_constant():
 def test_out_rejected():
     with pytest.raises(UnsupportedOperationError):
         rule(np.concatenate)([rand(2), rand(2)], 0, np.empty(4))
+
+
+EXTRA_CASES = [
+    (np.roll, (rand(5), 2)), (np.roll, (rand(2, 3), 1)), (np.roll, (rand(2, 3), -1, 1)),
+    (np.roll, (rand(2, 3, 4), (1, 2), (0, 2))), (np.tile, (rand(3), 2)), (np.tile, (rand(2, 3), (2, 1, 2))),
+    (np.tile, (rand(2, 3), (3,))), (np.tile, (rand(), (2, 2))), (np.repeat, (rand(3), 2)),
+    (np.repeat, (rand(2, 3), 2, 1)), (np.repeat, (rand(2, 3), [1, 0, 3], -1)),
+    (np.repeat, (rand(2, 3), [2, 1], 0)), (np.repeat, (rand(2, 2), 3)),
+    (np.diagonal, (rand(3, 3),)), (np.diagonal, (rand(3, 4), 1)), (np.diagonal, (rand(4, 3), -2)),
+    (np.diagonal, (rand(2, 3, 4), 0, 2, 1)), (np.trace, (rand(3, 3),)), (np.trace, (rand(3, 4), -1)),
+    (np.trace, (rand(2, 3, 3), 0, 1, 2)), (np.diag, (rand(3),)), (np.diag, (rand(3), 1)),
+    (np.diag, (rand(3, 4),)), (np.diag, (rand(4, 3), -1)), (np.sort, (rand(5),)),
+    (np.sort, (rand(3, 4), 0)), (np.sort, (rand(3, 4),)), (np.sort, (rand(3, 4), None)),
+    (np.pad, (rand(3), 2)), (np.pad, (rand(2, 3), ((1, 0), (2, 1)))), (np.pad, (rand(2, 3), (1, 2))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("fn,args", EXTRA_CASES, ids=lambda v: getattr(v, "__name__", ""))
+def test_extra_shape_functions(fn, args):
+    check_rule(rule(fn), fn, args)
+    check_float32(rule(fn), (args[0].astype(np.float32),) + tuple(args[1:]))
+
+
+def test_sort_ties_complex_and_methods():
+    _, pb = rule(np.sort)(np.array([2.0, 1.0, 2.0]))
+    np.testing.assert_array_equal(pb(np.array([10.0, 20.0, 30.0]))[0], [20.0, 10.0, 30.0])
+    check_rule(method("repeat"), lambda s, *a: s.repeat(*a), (rand(2, 3), 2, 0))
+    check_rule(method("diagonal"), lambda s, *a: s.diagonal(*a), (rand(3, 3), 1))
+    check_rule(method("trace"), lambda s, *a: s.trace(*a), (rand(3, 3),))
+    z = rand(3, 3) + 1j * rand(3, 3, seed=1)
+    check_rule(rule(np.trace), np.trace, (z,))
+    check_rule(rule(np.diagonal), np.diagonal, (z,))
+
+
+@pytest.mark.parametrize("fn", [np.split, np.array_split], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("shape,ios,axis", [((6,), 3, 0), ((6,), [1, 4], 0), ((2, 6), 2, 1),
+                                            ((4, 3), [1], 0), ((5,), [2, 2], 0)], ids=str)  # fmt: skip
+def test_split(fn, shape, ios, axis):
+    x = rand(*shape)
+    out, pb = rule(fn)(x, ios, axis)
+    dys = [rand(*o.shape, seed=i) for i, o in enumerate(out)]
+    (g,) = pb(dys)[:1]
+    np.testing.assert_allclose(g, np.concatenate(dys, axis=axis))
+    dys[0] = None  # a structural zero for one piece
+    g = pb(dys)[0]
+    assert g.shape == x.shape and not np.any(np.take(g, range(out[0].shape[axis]), axis=axis))
+
+
+def test_pad_other_modes_refused():
+    with pytest.raises(UnsupportedOperationError):
+        rule(np.pad)(rand(3), 1, "edge")

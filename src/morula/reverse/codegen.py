@@ -33,6 +33,9 @@ class Generated:
     op_names: set = field(default_factory=set)
 
 
+_SCALAR_OPS = {"add", "sub", "mul", "truediv", "neg", "pow"}
+
+
 class _Emitter:
     def __init__(self):
         self.lines = []      # (indent, text, user_line)
@@ -177,8 +180,104 @@ class ReverseCodegen:
     def _unpack(self, names):
         return ", ".join(names) + ("," if len(names) == 1 else "")
 
+    def _scalar_guard(self, s):
+        """For arithmetic on Python floats: the run-time test that selects inline code, or None."""
+        if s.op not in _SCALAR_OPS or s.target is None:
+            return None
+        for a in s.args:
+            if isinstance(a, core.Const) and type(a.value) not in (int, float):
+                return None
+        if s.op == "pow":
+            base, exponent = s.args
+            if not isinstance(exponent, core.Const) or not isinstance(base, core.Name):
+                return None
+        names = []
+        for a in s.args:
+            if isinstance(a, core.Name) and a.id not in names:
+                names.append(a.id)
+        if not names:
+            return None
+        guard = " and ".join(f"type({n}) is float" for n in names)
+        if s.op == "pow" and s.args[1].value < 1:
+            guard += f" and {s.args[0].id} != 0.0"
+        return guard
+
+    def _fast_acc(self, out, indent, atom, expr, line, negate=False):
+        if not self.is_active(atom):
+            return
+        d = f"_d_{atom.id}"
+        if negate:
+            out.emit(indent, f"{d} = -({expr}) if {d} is None else {d} - ({expr})", line)
+        else:
+            out.emit(indent, f"{d} = {expr} if {d} is None else {d} + {expr}", line)
+
+    def _scalar_op(self, s, guard, fwd, bwd, fi, bi, in_loop):
+        """Inline float arithmetic: the tape slot holds a tuple of the values the reverse needs
+        (an empty tuple when none) instead of a pullback; anything else takes the general op."""
+        pb = self._pb(in_loop)
+        a = [self.atom(x) for x in s.args]
+        op = s.op
+        expr = {"add": f"{a[0]} + {a[-1]}", "sub": f"{a[0]} - {a[-1]}", "mul": f"{a[0]} * {a[-1]}",
+                "truediv": f"{a[0]} / {a[-1]}", "neg": f"-{a[0]}", "pow": f"{a[0]} ** {a[-1]}"}[op]
+        saved = {"mul": f"({a[0]}, {a[-1]})", "truediv": f"({a[0]}, {a[-1]})",
+                 "pow": f"({a[0]},)"}.get(op, "()")
+        fwd.emit(fi, f"if {guard}:", s.line)
+        # operands are saved before the assignment: the target may be one of them
+        fwd.emit(fi + 1, f"_mo_push({saved})" if in_loop else f"{pb} = {saved}", s.line)
+        fwd.emit(fi + 1, f"{s.target} = {expr}", s.line)
+        fwd.emit(fi, "else:", s.line)
+        fwd.emit(fi + 1, f"{s.target}, {pb} = _mo_op_{op}({', '.join(a)})", s.line)
+        self._record(fwd, fi + 1, pb, in_loop, s.line)
+        self._load(bwd, bi, pb, in_loop, s.line)
+        g = self._take(bwd, bi, s.target, s.line)
+        if g == "None":
+            return
+        x, y = s.args[0], s.args[-1]
+        bwd.emit(bi, f"if type({pb}) is tuple:", s.line)
+        bwd.emit(bi + 1, f"if {g} is not None:", s.line)
+        inner = _Emitter()
+        k = bi + 2
+        if op == "add":
+            self._fast_acc(inner, k, x, g, s.line)
+            self._fast_acc(inner, k, y, g, s.line)
+        elif op == "sub":
+            self._fast_acc(inner, k, x, g, s.line)
+            self._fast_acc(inner, k, y, g, s.line, negate=True)
+        elif op == "neg":
+            self._fast_acc(inner, k, x, g, s.line, negate=True)
+        elif op == "mul":
+            inner.emit(k, f"_mo_x, _mo_y = {pb}", s.line)
+            self._fast_acc(inner, k, x, f"{g} * _mo_y", s.line)
+            self._fast_acc(inner, k, y, f"{g} * _mo_x", s.line)
+        elif op == "truediv":
+            inner.emit(k, f"_mo_x, _mo_y = {pb}", s.line)
+            self._fast_acc(inner, k, x, f"{g} / _mo_y", s.line)
+            self._fast_acc(inner, k, y, f"{g} * _mo_x / (_mo_y * _mo_y)", s.line, negate=True)
+        elif op == "pow":
+            c = y.value
+            if c != 0:
+                inner.emit(k, f"_mo_x, = {pb}", s.line)
+                term = {1: g, 2: f"{g} * 2.0 * _mo_x"}.get(c, f"{g} * {c!r} * _mo_x ** {c - 1!r}")
+                self._fast_acc(inner, k, x, term, s.line)
+        bwd.lines.extend(inner.lines or [(k, "pass", s.line)])
+        bwd.emit(bi, f"elif {g} is not None and {pb} is not None:", s.line)
+        self._general_reverse(s, bwd, bi + 1, pb, g)
+
+    def _general_reverse(self, s, bwd, indent, pb, g):
+        cts = [f"_mo_c{i}" if self.is_active(a) else "_" for i, a in enumerate(s.args)]
+        if all(c == "_" for c in cts):
+            bwd.emit(indent, f"{pb}({g})", s.line)
+            return
+        bwd.emit(indent, f"{self._unpack(cts)} = {pb}({g})", s.line)
+        for c, a in zip(cts, s.args):
+            if c != "_":
+                self.acc(bwd, indent, a, c, s.line)
+
     def stmt_Op(self, s, fwd, bwd, fi, bi, in_loop):
         self.op_names.add(s.op)
+        guard = self._scalar_guard(s)
+        if guard is not None:
+            return self._scalar_op(s, guard, fwd, bwd, fi, bi, in_loop)
         pb = self._pb(in_loop)
         target = s.target if s.target is not None else "_"
         args = ", ".join(self.atom(a) for a in s.args)

@@ -282,7 +282,13 @@ def getattr_op(obj, name):
         return getattr(obj, name), None
     rule = REGISTRY.attribute_rule(t, name)
     if rule is not None:
-        return rule(obj)
+        out, pb = rule(obj)
+        if pb is None:
+            return out, None
+
+        def attribute_rule_pullback(g):
+            return pb(g)[0], None
+        return out, attribute_rule_pullback
     descriptor = getattr(t, name, None)
     if isinstance(descriptor, property) and type(descriptor.fget) is _FunctionType:
         out, pb = runtime._call_python(descriptor.fget, (obj,), None)

@@ -18,7 +18,7 @@ from ..frontend.source import function_source
 from ..rules.registry import REGISTRY
 from .codegen import HELPERS, ReverseCodegen
 
-_code_cache = {}      # (code, version) -> Compiled
+_code_cache = {}      # id(code) -> (code, rules version, Compiled)
 _lock = threading.RLock()
 _ATTR = "__morula_reverse__"
 
@@ -37,14 +37,16 @@ class Compiled:
 def compile_function(fn):
     """Compile (or fetch from the cache) the reverse-mode code of ``fn``'s code object."""
     from . import runtime
-    key = (fn.__code__, REGISTRY.version)
-    entry = _code_cache.get(key)
-    if entry is not None:
-        return entry
+    # Keyed by identity: equal code objects from different files must keep their own file names.
+    code_object, version = fn.__code__, REGISTRY.version
+    key = id(code_object)
+    cached = _code_cache.get(key)
+    if cached is not None and cached[0] is code_object and cached[1] == version:
+        return cached[2]
     with _lock:
-        entry = _code_cache.get(key)
-        if entry is not None:
-            return entry
+        cached = _code_cache.get(key)
+        if cached is not None and cached[0] is code_object and cached[1] == version:
+            return cached[2]
         info = function_source(fn)
         fence.check(info.node, info.filename, info.lines)
         core_fn = normalize(info, fn)
@@ -60,7 +62,7 @@ def compile_function(fn):
         prototype = factory(*args)
         cells = dict(zip(prototype.__code__.co_freevars, prototype.__closure__ or ()))
         entry = Compiled(prototype.__code__, generated, core_fn, cells)
-        _code_cache[key] = entry
+        _code_cache[key] = (code_object, version, entry)   # holds the code object alive: ids stay unique
         return entry
 
 

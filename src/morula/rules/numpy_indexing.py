@@ -1,9 +1,9 @@
-"""The reverse rule for reading from a NumPy array with ``x[index]``.
+"""Reverse rules for reading entries of NumPy arrays: ``x[index]``, ``np.take``, ``np.take_along_axis``.
 
-In: nothing is registered here (the engine owns ``operator.getitem`` and
-imports ``ndarray_getitem`` by name). Out: ``ndarray_getitem(x, index)``
-returning ``(x[index], pullback)``; ``pullback(dy)`` returns
-``(dense cotangent of x, None)``.
+In: importing registers ``np.take`` (and ``ndarray.take``) and
+``np.take_along_axis``; ``operator.getitem`` is the engine's, which imports
+``ndarray_getitem`` by name. Out: ``ndarray_getitem(x, index)`` returning
+``(x[index], pullback)``; ``pullback(dy)`` returns ``(dense cotangent of x, None)``.
 
 Basic indices (integers, slices, ``None``, ``...``) select each entry at most
 once, so the cotangent is written with a plain assignment; boolean masks too.
@@ -13,7 +13,16 @@ accumulated with ``np.add.at``.
 
 import numpy as np
 
-from morula.rules.numpy_vspace import inexact, is_complex, real_part, with_dtype_of
+from morula.rules.numpy_vspace import (
+    check_no_out,
+    cotangent,
+    inexact,
+    is_complex,
+    numpy_method_rule,
+    numpy_rule,
+    real_part,
+    with_dtype_of,
+)
 
 
 def _is_basic_part(i):
@@ -58,3 +67,67 @@ def ndarray_getitem(x, index):
         return with_dtype_of(g, x), None
 
     return y, getitem_pullback
+
+
+def _as_array(a):
+    if hasattr(a, "shape") and hasattr(a, "ndim"):
+        return a
+    return np.asarray(a)
+
+
+@numpy_rule(np.take)
+@numpy_method_rule(np.ndarray, "take")
+def take_rule(a, indices, axis=None, out=None, mode="raise"):
+    check_no_out("np.take", out)
+    y = np.take(a, indices, axis=axis, **({} if mode == "raise" else {"mode": mode}))
+    x = _as_array(a)
+    if not inexact(x):
+        return y, None
+    n = x.size if axis is None else x.shape[axis]
+    idx = np.asarray(indices)
+    if mode == "wrap":
+        idx = idx % n
+    elif mode == "clip":
+        idx = np.clip(idx, 0, n - 1)
+
+    def take_pullback(dy):
+        g = _zero_cotangent(x)
+        dyr = dy if is_complex(x) else real_part(dy)
+        if axis is None:
+            flat = np.ravel(g)
+            np.add.at(flat, idx, dyr)
+            g = np.reshape(flat, x.shape)
+        else:
+            np.add.at(g, (slice(None),) * (axis % x.ndim) + (idx,), dyr)
+        return (cotangent(g, a),)
+
+    return y, take_pullback
+
+
+@numpy_rule(np.take_along_axis)
+def take_along_axis_rule(arr, indices, axis=-1):
+    y = np.take_along_axis(arr, indices, axis=axis)
+    x = _as_array(arr)
+    if not inexact(x):
+        return y, None
+
+    def take_along_axis_pullback(dy):
+        dyr = dy if is_complex(x) else real_part(dy)
+        if axis is None:
+            flat = np.zeros_like(np.ravel(_zero_cotangent(x)))
+            np.add.at(flat, indices, dyr)
+            return (cotangent(np.reshape(flat, x.shape), arr),)
+        g = _zero_cotangent(x)
+        ax = axis % x.ndim
+        index = []
+        for d in range(x.ndim):
+            if d == ax:
+                index.append(indices)
+            else:
+                shape = [1] * x.ndim
+                shape[d] = y.shape[d]
+                index.append(np.reshape(np.arange(y.shape[d]), shape))
+        np.add.at(g, tuple(index), dyr)
+        return (cotangent(g, arr),)
+
+    return y, take_along_axis_pullback

@@ -3,10 +3,12 @@
 In: nothing (importing registers the rules). Out: rules for ``np.reshape``,
 ``transpose``, ``squeeze``, ``expand_dims``, ``concatenate``, ``stack``,
 ``hstack``, ``vstack``, ``broadcast_to``, ``ravel``, ``swapaxes``,
-``moveaxis``, ``flip``, ``atleast_1d/2d/3d``, ``copy`` and the ``ndarray``
-methods ``reshape``, ``transpose``, ``ravel``, ``flatten``, ``squeeze``,
-``swapaxes``, ``copy``, ``astype``, plus the attributes ``T``, ``mT``,
-``real`` and ``imag``.
+``moveaxis``, ``flip``, ``atleast_1d/2d/3d``, ``copy``, ``roll``, ``tile``,
+``repeat``, ``diagonal``, ``trace``, ``diag``, ``sort``, ``split``,
+``array_split``, ``pad`` (constant mode) and the ``ndarray`` methods
+``reshape``, ``transpose``, ``ravel``, ``flatten``, ``squeeze``, ``swapaxes``,
+``copy``, ``astype``, ``repeat``, ``diagonal``, ``trace``, plus the attributes
+``T``, ``mT``, ``real`` and ``imag``.
 
 All of these are linear and move entries around, so each pullback applies the
 inverse movement to the cotangent. Functions that take a sequence of arrays
@@ -15,6 +17,7 @@ return a sequence cotangent of the same type (list or tuple).
 
 import numpy as np
 
+from morula.errors import UnsupportedOperationError
 from morula.rules.numpy_vspace import (
     check_no_out,
     cotangent,
@@ -29,6 +32,15 @@ from morula.rules.numpy_vspace import (
 )
 
 
+def _kw(**pairs):
+    """``name=(value, default)`` pairs -> the keywords whose value is not NumPy's default.
+
+    Other array libraries (Dask, CuPy) lack some of NumPy's keywords; passing only
+    non-default ones keeps the rules working there.
+    """
+    return {k: v for k, (v, default) in pairs.items() if not (v is default or v == default)}
+
+
 def _back(dy, x, shape_fn):
     """``shape_fn(dy)`` as the cotangent of ``x`` (``None`` for integer operands)."""
     if not inexact(x):
@@ -39,7 +51,7 @@ def _back(dy, x, shape_fn):
 def _reshape_back(dy, x, order="C"):
     if not inexact(x):
         return None
-    return cotangent(np.reshape(dy, shape_of(x), order=_inverse_order(order, x)), x)
+    return cotangent(np.reshape(dy, shape_of(x), **_kw(order=(_inverse_order(order, x), "C"))), x)
 
 
 def _inverse_order(order, x):
@@ -62,10 +74,9 @@ def _constant_or(y, x, pullback):
 
 @numpy_rule(np.reshape)
 def reshape_rule(a, shape=None, order="C", *, newshape=None, copy=None):
-    kw = {} if copy is None else {"copy": copy}
     if shape is None and newshape is not None:
         shape = newshape
-    y = np.reshape(a, shape, order=order, **kw)
+    y = np.reshape(a, shape, **_kw(order=(order, "C"), copy=(copy, None)))
 
     def reshape_pullback(dy):
         return (_reshape_back(dy, a, order),)
@@ -118,7 +129,7 @@ def _ravel_pullback_for(x, order, name):
         if not inexact(x):
             return (None,)
         if perm is None:
-            return (cotangent(np.reshape(dy, shape_of(x), order=used), x),)
+            return (cotangent(np.reshape(dy, shape_of(x), **_kw(order=(used, "C"))), x),)
         shape = tuple(x.shape[i] for i in perm)
         g = np.transpose(np.reshape(dy, shape), _inverse_permutation(perm))
         return (cotangent(g, x),)
@@ -128,7 +139,7 @@ def _ravel_pullback_for(x, order, name):
 
 @numpy_rule(np.ravel)
 def ravel_rule(a, order="C"):
-    y = np.ravel(a, order=order)
+    y = np.ravel(a, **_kw(order=(order, "C")))
     if not inexact(a):
         return y, None
     return _constant_or(y, a, _ravel_pullback_for(a, order, "np.ravel"))
@@ -275,7 +286,7 @@ def flip_rule(m, axis=None):
 
 @numpy_rule(np.broadcast_to)
 def broadcast_to_rule(array, shape, subok=False):
-    y = np.broadcast_to(array, shape, subok=subok)
+    y = np.broadcast_to(array, shape, **_kw(subok=(subok, False)))
 
     def broadcast_to_pullback(dy):
         return (cotangent(dy, array) if inexact(array) else None,)
@@ -311,7 +322,7 @@ def _any_inexact(arrays):
 @numpy_rule(np.concatenate)
 def concatenate_rule(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     check_no_out("np.concatenate", out)
-    y = np.concatenate(arrays, axis=axis, dtype=dtype, casting=casting)
+    y = np.concatenate(arrays, axis=axis, **_kw(dtype=(dtype, None), casting=(casting, "same_kind")))
     if not _any_inexact(arrays) or not inexact(y):
         return y, None
     if axis is None:
@@ -329,7 +340,7 @@ def concatenate_rule(arrays, axis=0, out=None, *, dtype=None, casting="same_kind
 @numpy_rule(np.stack)
 def stack_rule(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     check_no_out("np.stack", out)
-    y = np.stack(arrays, axis=axis, dtype=dtype, casting=casting)
+    y = np.stack(arrays, axis=axis, **_kw(dtype=(dtype, None), casting=(casting, "same_kind")))
     if not _any_inexact(arrays) or not inexact(y):
         return y, None
     ax = axis % y.ndim
@@ -343,7 +354,7 @@ def stack_rule(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
 
 def _join_rule_for(fn, axis_for, promote):
     def join_rule(tup, *, dtype=None, casting="same_kind"):
-        y = fn(tup, dtype=dtype, casting=casting)
+        y = fn(tup, **_kw(dtype=(dtype, None), casting=(casting, "same_kind")))
         if not _any_inexact(tup) or not inexact(y):
             return y, None
         promoted = [promote(a) for a in tup]
@@ -373,7 +384,7 @@ vstack_rule = _join_rule_for(np.vstack, lambda ps: 0, np.atleast_2d)
 
 @numpy_rule(np.copy)
 def copy_rule(a, order="K", subok=False):
-    y = np.copy(a, order=order, subok=subok)
+    y = np.copy(a, **_kw(order=(order, "K"), subok=(subok, False)))
 
     def copy_pullback(dy):
         return (cotangent(dy, a) if inexact(a) else None,)
@@ -507,8 +518,8 @@ def repeat_rule(a, repeats, axis=None):
             g = np.moveaxis(g, 0, ax)
         else:
             owner = np.repeat(np.arange(n), repeats)
-            g = np.zeros_like(src, dtype=np.result_type(dy, np.float64 if src.dtype.kind not in "fc" else src.dtype))
-            np.add.at(g, (slice(None),) * ax + (owner,), dy)
+            g = _zeros_for(src)
+            np.add.at(g, (slice(None),) * ax + (owner,), _real_if_real(dy, src))
         if flat:
             g = np.reshape(g, x.shape)
         return (cotangent(g, a),)
@@ -581,7 +592,7 @@ def diag_rule(v, k=0):
 @numpy_rule(np.sort)
 def sort_rule(a, axis=-1, kind=None, order=None, **kwargs):
     """Ties are resolved by a stable sort: tied entries receive cotangents in their original order."""
-    y = np.sort(a, axis=axis, kind=kind, order=order, **kwargs)
+    y = np.sort(a, axis=axis, **_kw(kind=(kind, None), order=(order, None)), **kwargs)
     x = _as_array(a)
     if not inexact(x):
         return y, None
@@ -637,14 +648,11 @@ def pad_rule(array, pad_width, mode="constant", **kwargs):
     if not inexact(x):
         return y, None
     if mode != "constant":
-        from morula.errors import UnsupportedOperationError
-
         raise UnsupportedOperationError(
             f"morula has a rule for np.pad only with mode='constant', not mode={mode!r}. "
             f"Fix: build the padded array with np.concatenate, or register a rule with @morula.rrule(np.pad)."
         )
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int).reshape(-1, 2) if np.ndim(pad_width) else
-                             np.array([[pad_width, pad_width]]), (x.ndim, 2))
+    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))
     index = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(widths, x.shape))
 
     def pad_pullback(dy):

@@ -13,8 +13,10 @@ In: nothing (importing registers NumPy's ``ndarray`` and ``generic`` with
   the same nested structure for lists/tuples);
 - ``conj(a)``: complex conjugate, free for real values;
 - ``inexact(x)``: does ``x`` carry a derivative (floating or complex)?
-- ``check_no_out(name, out, kwargs)``: rules refuse ``out=`` / ufunc ``where=``
-  (a write the engine cannot see) with an error instead of a wrong gradient.
+- ``as_operand(x)``: a list/tuple operand as an array for pullback arithmetic;
+- ``check_no_out`` / ``check_ufunc_kwargs``: rules refuse ``out=`` and ufunc
+  ``where=`` (writes the engine cannot see) with ``UnsupportedOperationError``
+  instead of returning a wrong gradient.
 
 Everything here uses dispatching NumPy calls, so the helpers work unchanged on
 CuPy and Dask arrays.
