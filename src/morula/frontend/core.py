@@ -71,6 +71,15 @@ class Assign:
 
 
 @dataclass
+class Unpack:
+    """``t0, t1, ... = value`` (distinct plain names): Python unpacks; the reverse rebuilds the
+    container's cotangent from the targets' adjoints."""
+    targets: list
+    value: Any
+    line: int
+
+
+@dataclass
 class Native:
     """``target = <python expression>``, evaluated as written; never differentiated."""
     target: str

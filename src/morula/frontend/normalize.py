@@ -221,6 +221,10 @@ class Normalizer:
                 return
             out.append(core.Assign(target.id, value, line))
             return
+        if kind in (ast.Tuple, ast.List) and target.elts and all(isinstance(e, ast.Name) for e in target.elts) \
+                and len({e.id for e in target.elts}) == len(target.elts):
+            out.append(core.Unpack([e.id for e in target.elts], value, line))
+            return
         if kind in (ast.Tuple, ast.List):
             starred = [i for i, e in enumerate(target.elts) if isinstance(e, ast.Starred)]
             n = len(target.elts)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..frontend import core
 
-HELPERS = ("_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
+HELPERS = ("_mo_unpacked", "_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
            "_mo_meth", "_mo_methk", "_mo_methv", "_mo_methg", "_mo_methgk", "_mo_methgv",
            "_mo_iter", "_mo_add")
 
@@ -65,6 +65,8 @@ class ReverseCodegen:
                     other_targets.add(s.target)
                 if t is core.For:
                     other_targets.add(s.target)
+                if t is core.Unpack:
+                    other_targets.update(s.targets)
                 for block in ("body", "orelse"):
                     if hasattr(s, block):
                         visit(getattr(s, block))
@@ -78,7 +80,9 @@ class ReverseCodegen:
         self.counter += 1
         return f"{stem}{self.counter}"
 
-    def placeholder(self, node, kind):
+    def placeholder(self, node, kind, line=None):
+        if line is not None:
+            _locate_missing(node, line)
         name = f"__mo_{kind}{len(self.placeholders)}__"
         self.placeholders[name] = node
         return name
@@ -384,17 +388,36 @@ class ReverseCodegen:
         if g != "None":
             self.acc(bwd, bi, s.value, g, s.line)
 
+    def stmt_Unpack(self, s, fwd, bwd, fi, bi, in_loop):
+        value = self.atom(s.value)
+        saved = self._pb(in_loop)
+        fwd.emit(fi, f"{saved} = {value}", s.line)
+        self._record(fwd, fi, saved, in_loop, s.line)
+        fwd.emit(fi, f"{', '.join(s.targets)}, = {saved}", s.line)
+        self._load(bwd, bi, saved, in_loop, s.line)
+        adjoints = [f"_d_{t}" if t in self.active else "None" for t in s.targets]
+        if not self.is_active(s.value) or all(a == "None" for a in adjoints):
+            for a in adjoints:
+                if a != "None":
+                    bwd.emit(bi, f"{a} = None", s.line)
+            return
+        cts = ", ".join(adjoints) + ("," if len(adjoints) == 1 else "")
+        bwd.emit(bi, f"if {' or '.join(a + ' is not None' for a in adjoints if a != 'None')}:", s.line)
+        bwd.emit(bi + 1, f"_mo_c0 = ({cts}) if type({saved}) is tuple else _mo_unpacked({saved}, ({cts}))", s.line)
+        self.acc(bwd, bi + 1, s.value, "_mo_c0", s.line)
+        bwd.emit(bi + 1, " = ".join(a for a in adjoints if a != "None") + " = None", s.line)
+
     def stmt_Native(self, s, fwd, bwd, fi, bi, in_loop):
-        fwd.emit(fi, f"{s.target} = {self.placeholder(s.expr, 'expr')}", s.line)
+        fwd.emit(fi, f"{s.target} = {self.placeholder(s.expr, 'expr', s.line)}", s.line)
         if s.target in self.active:
             bwd.emit(bi, f"_d_{s.target} = None", s.line)
 
     def stmt_Passthrough(self, s, fwd, bwd, fi, bi, in_loop):
-        fwd.emit(fi, self.placeholder(s.stmt, "stmt"), s.line)
+        fwd.emit(fi, self.placeholder(s.stmt, "stmt", s.line), s.line)
 
     def stmt_If(self, s, fwd, bwd, fi, bi, in_loop):
         flag = None if in_loop else self.fresh("_mo_b")
-        fwd.emit(fi, f"if {self.placeholder(s.test, 'expr')}:", s.line)
+        fwd.emit(fi, f"if {self.placeholder(s.test, 'expr', s.line)}:", s.line)
         then_b, else_b = _Emitter(), _Emitter()
         self.block(s.body, fwd, then_b, fi + 1, bi + 1, in_loop)
         fwd.emit(fi + 1, "_mo_push(True)" if in_loop else f"{flag} = True", s.line)
@@ -417,7 +440,7 @@ class ReverseCodegen:
         body_b = _Emitter()
         self.block(s.body, fwd, body_b, fi + 1, bi + 1, True)
         if s.exit_test is not None:
-            fwd.emit(fi + 1, f"if {self.placeholder(s.exit_test, 'expr')}: break", s.line)
+            fwd.emit(fi + 1, f"if {self.placeholder(s.exit_test, 'expr', s.line)}: break", s.line)
         if in_loop:
             fwd.emit(fi, f"_mo_push({pbseq}); _mo_push({n})", s.line)
             bwd.emit(bi, f"{n} = _mo_pop(); {pbseq} = _mo_pop()", s.line)
@@ -436,12 +459,12 @@ class ReverseCodegen:
     def stmt_While(self, s, fwd, bwd, fi, bi, in_loop):
         n = self.fresh("_mo_n")
         fwd.emit(fi, f"{n} = 0", s.line)
-        fwd.emit(fi, f"while {self.placeholder(s.test, 'expr')}:", s.line)
+        fwd.emit(fi, f"while {self.placeholder(s.test, 'expr', s.line)}:", s.line)
         fwd.emit(fi + 1, f"{n} += 1", s.line)
         body_b = _Emitter()
         self.block(s.body, fwd, body_b, fi + 1, bi + 1, True)
         if s.exit_test is not None:
-            fwd.emit(fi + 1, f"if {self.placeholder(s.exit_test, 'expr')}: break", s.line)
+            fwd.emit(fi + 1, f"if {self.placeholder(s.exit_test, 'expr', s.line)}: break", s.line)
         if in_loop:
             fwd.emit(fi, f"_mo_push({n})", s.line)
             bwd.emit(bi, f"{n} = _mo_pop()", s.line)
@@ -468,6 +491,14 @@ class ReverseCodegen:
         for name in captured:
             bwd.emit(bi + 1, f"_mo_c0 = {g}.get({name!r})", s.line)
             self.acc(bwd, bi + 1, core.Name(name), "_mo_c0", s.line)
+
+
+def _locate_missing(node, line):
+    """Synthesized nodes (from lowering) get the statement's line; the user's keep theirs."""
+    for n in ast.walk(node):
+        if "lineno" in n._attributes and not hasattr(n, "lineno"):
+            n.lineno = n.end_lineno = line
+            n.col_offset = n.end_col_offset = 0
 
 
 def _has_loop(stmts):

@@ -107,6 +107,16 @@ def callg(f, *args):
         rule = None
     if rule is not None:
         return rule(*args)
+    if type(f) is _FunctionType:
+        # the common case, kept short: a plain Python function called with positional arguments
+        cached = f.__dict__.get(transform.ATTR)
+        if cached is not None and cached[0] == REGISTRY.version and cached[2] is f.__code__ \
+                and cached[3] == len(args):
+            out, back = cached[1](*args)
+
+            def global_function_pullback(g):
+                return back(g)[0]
+            return out, global_function_pullback
     out, pb = _dispatch(f, args, None)
     if pb is None:
         return out, None
@@ -659,6 +669,17 @@ def register_iteration(cls, rule):
 
 # --------------------------------------------------------------------------- helper table
 
+def unpacked(value, cts):
+    """Cotangent of a non-tuple ``value`` that was unpacked, from its elements' cotangents."""
+    t = type(value)
+    if t is list:
+        return list(cts)
+    if isinstance(value, tuple):
+        return tuple(cts)
+    items, pb = iterate(value)
+    return pb(list(cts)) if pb is not None else None
+
+
 def helper_values(op_names):
     from . import ops
     values = {
@@ -666,7 +687,7 @@ def helper_values(op_names):
         "_mo_callg": callg, "_mo_callgk": callgk, "_mo_callgv": callgv,
         "_mo_meth": meth, "_mo_methk": methk, "_mo_methv": methv,
         "_mo_methg": methg, "_mo_methgk": methgk, "_mo_methgv": methgv,
-        "_mo_iter": iterate, "_mo_add": _add,
+        "_mo_iter": iterate, "_mo_add": _add, "_mo_unpacked": unpacked,
     }
     for name in op_names:
         values[f"_mo_op_{name}"] = ops.OPS[name]

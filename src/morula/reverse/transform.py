@@ -20,7 +20,7 @@ from .codegen import HELPERS, ReverseCodegen
 
 _code_cache = {}      # id(code) -> (code, rules version, Compiled)
 _lock = threading.RLock()
-_ATTR = "__morula_reverse__"
+ATTR = "__morula_reverse__"   # on the user's function: (rules version, forward, code, positional count)
 
 
 class Compiled:
@@ -68,7 +68,7 @@ def compile_function(fn):
 
 def forward_of(fn):
     """The forward function for ``fn`` (a plain function object), built once per function object."""
-    cached = fn.__dict__.get(_ATTR) if hasattr(fn, "__dict__") else None
+    cached = fn.__dict__.get(ATTR) if hasattr(fn, "__dict__") else None
     version = REGISTRY.version
     if cached is not None and cached[0] == version and cached[2] is fn.__code__:
         return cached[1]
@@ -82,49 +82,63 @@ def forward_of(fn):
     if fn.__kwdefaults__:
         forward.__kwdefaults__ = dict(fn.__kwdefaults__)
     forward.__morula_compiled__ = entry
+    code = fn.__code__
+    simple = code.co_argcount if not code.co_flags & 0x0C and not code.co_kwonlyargcount else -1
     try:
-        fn.__dict__[_ATTR] = (version, forward, fn.__code__)
+        fn.__dict__[ATTR] = (version, forward, code, simple)
     except (AttributeError, TypeError):
         pass
     return forward
 
 
 def _parse_with_user_lines(generated, filename):
+    """Parse the generated text, give every node the user's line, splice in the user's own
+    expressions/statements (placeholders) with their original positions."""
     tree = ast.parse(generated.text, filename)
     line_map = generated.line_map
     placeholders = generated.placeholders
-
-    class Splice(ast.NodeTransformer):
-        def generic_visit(self, node):
-            if hasattr(node, "lineno"):
-                line = line_map.get(node.lineno, node.lineno)
-                node.lineno = line
-                node.end_lineno = line
-            return super().generic_visit(node)
-
-        def visit_Name(self, node):
-            original = placeholders.get(node.id)
-            if original is not None:
-                return _fresh(original)
-            return self.generic_visit(node)
-
-        def visit_Expr(self, node):
-            if isinstance(node.value, ast.Name) and node.value.id in placeholders:
-                return _fresh(placeholders[node.value.id])
-            return self.generic_visit(node)
-
-        def visit_With(self, node):
+    stack = [tree]
+    pop, push = stack.pop, stack.append
+    AST, Name, Expr, With = ast.AST, ast.Name, ast.Expr, ast.With
+    while stack:
+        node = pop()
+        line = getattr(node, "lineno", None)
+        if line is not None:
+            line = line_map.get(line, line)
+            node.lineno = node.end_lineno = line
+        fields = node._fields
+        if type(node) is With:
             item = node.items[0].context_expr
-            if isinstance(item, ast.Name) and item.id in placeholders:
-                original = placeholders[item.id]
-                body = [self.visit(s) for s in node.body]
-                new = ast.With(items=_fresh(original).items, body=body)
-                return ast.copy_location(new, original)
-            return self.generic_visit(node)
-
-    tree = Splice().visit(tree)
-    ast.fix_missing_locations(tree)
+            if type(item) is Name and item.id in placeholders:
+                node.items = _fresh(placeholders[item.id]).items   # the user's own, positions kept
+                fields = ("body",)
+        for field in fields:
+            value = getattr(node, field)
+            if type(value) is list:
+                for i, item in enumerate(value):
+                    if isinstance(item, AST):
+                        replacement = _placeholder(item, placeholders, Name, Expr)
+                        if replacement is not None:
+                            value[i] = replacement
+                        else:
+                            push(item)
+            elif isinstance(value, AST):
+                replacement = _placeholder(value, placeholders, Name, Expr)
+                if replacement is not None:
+                    setattr(node, field, replacement)
+                else:
+                    push(value)
     return tree
+
+
+def _placeholder(node, placeholders, Name, Expr):
+    t = type(node)
+    if t is Name:
+        original = placeholders.get(node.id)
+        return _fresh(original) if original is not None else None
+    if t is Expr and type(node.value) is Name and node.value.id in placeholders:
+        return _fresh(placeholders[node.value.id])
+    return None
 
 
 def _fresh(node):

@@ -445,9 +445,20 @@ def _minmax_rule_for(fn, better, propagate_nan):
         u1, u2 = as_operand(x1), as_operand(x2)
 
         def minmax_pullback(dy):
-            w1, w2 = _minmax_weights(u1, u2, better, propagate_nan)
-            g1 = cotangent(dy * w1, x1) if need1 else None
-            g2 = cotangent(dy * w2, x2) if need2 else None
+            if not propagate_nan or np.isnan(y).any():
+                w1, w2 = _minmax_weights(u1, u2, better, propagate_nan)
+                g1 = cotangent(dy * w1, x1) if need1 else None
+                g2 = cotangent(dy * w2, x2) if need2 else None
+                return g1, g2
+            # no NaN: exactly one of better / equal / worse holds, so w2 = 1 - w1
+            dy = np.asarray(dy) if np.isscalar(dy) else dy
+            real = dy.real if np.iscomplexobj(dy) else dy
+            picked1 = np.where(better(u1, u2), real, 0)
+            ties = u1 == u2
+            if np.any(ties):
+                picked1 = picked1 + np.where(ties, 0.5 * real, 0)
+            g1 = cotangent(picked1, x1) if need1 else None
+            g2 = cotangent(real - picked1, x2) if need2 else None
             return g1, g2
 
         minmax_pullback.__name__ = f"{fn.__name__}_pullback"
