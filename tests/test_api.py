@@ -201,3 +201,11 @@ def test_concurrent_grads_from_threads():
     assert len(results) == 160
     for got, want in results.values():
         assert got == pytest.approx(want)
+
+
+def test_nested_grad_is_refused_clearly_for_now():
+    def f(x):
+        return mo.grad(lambda y: y * y * x)(x)
+
+    with pytest.raises(NotImplementedError, match="grad of grad|higher-order"):
+        mo.grad(f)(1.0)

@@ -66,6 +66,8 @@ def vjp(f, *primals, has_aux=False):
         ct = (cotangent, None) if has_aux else cotangent
         return _pull(pb, ct, primals)
 
+    pullback.__morula_api__ = True
+
     return (out, pullback, aux) if has_aux else (out, pullback)
 
 
@@ -109,6 +111,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
         picked = grads[nums[0]] if isinstance(argnums, int) else tuple(grads[i] for i in nums)
         return ((value, aux) if has_aux else value), picked
 
+    value_and_grad_f.__morula_api__ = True
     return value_and_grad_f
 
 
@@ -125,6 +128,7 @@ def grad(f, argnums=0, has_aux=False):
         value, g = inner(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
+    grad_f.__morula_api__ = True
     return grad_f
 
 
@@ -154,6 +158,7 @@ def jacobian(f, argnums=0):
             result.append(stacked.reshape(out_arr.shape + xshape))
         return result[0] if isinstance(argnums, int) else tuple(result)
 
+    jacobian_f.__morula_api__ = True
     return jacobian_f
 
 

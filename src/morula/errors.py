@@ -58,6 +58,8 @@ def describe_callable(fn):
         return repr(fn)
     if module in (None, "builtins"):
         return name
-    if module.startswith("numpy"):
-        module = "np"
+    if module == "numpy" or module.startswith("numpy."):
+        module = "np" + module[len("numpy"):]
+        if module.startswith("np._core") or module.startswith("np.core"):
+            module = "np"
     return f"{module}.{name}"

@@ -281,6 +281,11 @@ def _call_opaque(f, args, kwargs):
 
 def _call_python(f, args, kwargs, seed=None):
     """Transform ``f`` and run its forward sweep. Pullback(g, seed) -> (dclosure, *dargs, *dkwargs)."""
+    if f.__dict__.get("__morula_api__"):
+        raise NotImplementedError(
+            f"{_user_site() or ''}: differentiating through morula.{f.__name__.split('_')[0]} "
+            "(a derivative inside a differentiated function, e.g. grad of grad) is not supported "
+            "yet: it comes with forward mode and higher-order derivatives.")
     try:
         forward = transform.forward_of(f)
     except (SourceNotFoundError, MorulaError, SyntaxError) as error:

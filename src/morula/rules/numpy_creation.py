@@ -22,7 +22,7 @@ from morula.rules.numpy_vspace import (
     structure_cotangent,
     sum_to_shape,
 )
-from morula.rules.registry import nondiff
+from morula.rules.registry import REGISTRY, nondiff
 
 
 def _array_cotangent(dy, obj):
@@ -137,3 +137,63 @@ nondiff(
     np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like,
     np.arange, np.eye, np.identity, np.tri, np.indices,
 )  # fmt: skip
+
+
+# -- Python values out of arrays, NumPy scalars from numbers ------------------------------------
+
+def _item_rule(x, *index):
+    out = x.item(*index)
+
+    def item_pullback(dy):
+        g = np.zeros_like(x, dtype=x.dtype if x.dtype.kind in "fc" else np.float64)
+        if index:
+            g[index if len(index) > 1 else np.unravel_index(index[0], x.shape) if x.ndim != 1 else index[0]] = dy
+        else:
+            g[...] = dy
+        return (g,) + (None,) * len(index)
+
+    if not np.issubdtype(np.asarray(x).dtype, np.inexact):
+        return out, None
+    return out, item_pullback
+
+
+def _tolist_rule(x):
+    out = x.tolist()
+    if not np.issubdtype(np.asarray(x).dtype, np.inexact):
+        return out, None
+
+    def tolist_pullback(dy):
+        return (np.asarray(dy, dtype=x.dtype).reshape(np.shape(x)),)
+    return out, tolist_pullback
+
+
+for _cls in (np.ndarray, np.generic):
+    REGISTRY.add_method(_cls, "item", _item_rule)
+    REGISTRY.add_method(_cls, "tolist", _tolist_rule)
+
+
+def _scalar_type_rule(kind):
+    def scalar_type_rule(x=0):
+        out = kind(x)
+        if not np.issubdtype(kind, np.inexact):
+            return out, None
+        tx = type(x)
+
+        def scalar_type_pullback(dy):
+            if tx is float or tx is int or tx is bool:
+                return (float(np.real(dy)),)
+            if tx is complex:
+                return (complex(dy),)
+            dtype = getattr(x, "dtype", None)
+            if dtype is None:
+                return (dy,)
+            value = dy if dtype.kind == "c" else np.real(dy)
+            return (np.full(np.shape(x), value, dtype=dtype if dtype.kind in "fc" else np.float64),)
+        return out, scalar_type_pullback
+    return scalar_type_rule
+
+
+for _kind in (np.float64, np.float32, np.float16, np.complex128, np.complex64, np.longdouble):
+    REGISTRY.add_function(_kind, _scalar_type_rule(_kind))
+for _kind in (np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_, np.intp):
+    REGISTRY.add_function(_kind, _scalar_type_rule(_kind))
