@@ -90,3 +90,33 @@ def test_source_not_available():
     exec("def f(x):\n    return x * 2.0\n", namespace)
     with pytest.raises(mo.errors.MorulaError if hasattr(mo, "errors") else Exception, match="source"):
         mo.grad(namespace["f"])(1.0)
+
+
+def writes_into_argument(du, u, p):
+    du[0] = u[0] * p
+    du[1] = -u[1] * p
+
+
+def test_write_into_callers_array_is_refused_not_silently_wrong():
+    def loss(u, p):
+        du = np.zeros(2)
+        writes_into_argument(du, u, p)
+        return np.sum(du ** 2)
+
+    with pytest.raises(mo.UnsupportedOperationError) as info:
+        mo.grad(loss, argnums=1)(np.array([1.0, 2.0]), 0.5)
+    message = str(info.value)
+    assert "writes into its argument 'du'" in message and HERE in message and "copy" in message
+
+
+def works_on_a_copy(du, u, p):
+    du = du.copy()
+    du[0] = u[0] * p
+    return du
+
+
+def test_function_that_copies_its_argument_first_is_fine():
+    def loss(u, p):
+        return np.sum(works_on_a_copy(np.zeros(2), u, p) ** 2)
+
+    assert mo.grad(loss, argnums=1)(np.array([1.0, 2.0]), 0.5) == pytest.approx(2 * 0.5)

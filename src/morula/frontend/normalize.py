@@ -60,9 +60,38 @@ def normalize(info, fn):
     n.uses_super = "__class__" in freevars
     n.first_arg = params[0] if params else None
     ir_body = n.block(body)
-    return core.Function(name=name, args=node.args, params=params, body=ir_body,
-                         locals=n.locals, freevars=freevars, filename=info.filename,
-                         first_line=node.lineno, source=info)
+    function = core.Function(name=name, args=node.args, params=params, body=ir_body,
+                             locals=n.locals, freevars=freevars, filename=info.filename,
+                             first_line=node.lineno, source=info)
+    function.mutated_params = _mutated_params(ir_body, params)
+    return function
+
+
+def _mutated_params(body, params):
+    """Parameters whose argument object the function changes in place: [(index, name, line)].
+
+    A parameter rebound by an ordinary assignment anywhere (``u = u.copy()``) is taken to
+    refer to a new object from then on and is not reported.
+    """
+    writes, rebound = {}, set()
+
+    def visit(stmts):
+        for s in stmts:
+            t = type(s)
+            if t is core.Op and s.op in core.MUTATING_OPS and isinstance(s.args[0], core.Name) \
+                    and s.args[0].id == s.target:
+                writes.setdefault(s.target, s.line)
+            elif t is core.Method and s.name in MUTATING_METHODS and isinstance(s.obj, core.Name):
+                writes.setdefault(s.obj.id, s.line)
+            elif getattr(s, "target", None) is not None and t is not core.For:
+                rebound.add(s.target)
+            elif t is core.Unpack:
+                rebound.update(s.targets)
+            for block in ("body", "orelse"):
+                visit(getattr(s, block, None) or [])
+
+    visit(body)
+    return [(i, p, writes[p]) for i, p in enumerate(params) if p in writes and p not in rebound]
 
 
 def _param_names(args):

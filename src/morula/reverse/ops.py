@@ -133,7 +133,7 @@ def _make_inplace(ifn, fn, idunder, dunder, rdunder):
             return binary(a, b)
         method = _python_dunder(t, idunder)
         if method is not None:
-            out, pb = runtime._call_python(method, (a, b), None)
+            out, pb = runtime._call_python(method, (a, b), None, self_seeded=True)
             if out is not NotImplemented:
                 return out, (None if pb is None else _strip_first(pb))
         rule = _functions.get(ifn)
@@ -239,7 +239,7 @@ def setitem(x, index, value):
         return rule(x, index, value)
     method = _python_dunder(t, "__setitem__")
     if method is not None:
-        _, pb = runtime._call_python(method, (x, index, value), None)
+        _, pb = runtime._call_python(method, (x, index, value), None, self_seeded=True)
         if pb is None:
             return x, None
 

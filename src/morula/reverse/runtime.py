@@ -255,7 +255,7 @@ def _dispatch(f, args, kwargs):
 def _self_call(func, obj, args, kwargs):
     """Call Python ``func(obj, *args)`` where the callee's cotangent is ``obj``'s (bound methods,
     callable objects)."""
-    out, pb = _call_python(func, (obj,) + tuple(args), kwargs)
+    out, pb = _call_python(func, (obj,) + tuple(args), kwargs, self_seeded=True)
     if pb is None:
         return out, None
     nparams = None
@@ -279,7 +279,34 @@ def _call_opaque(f, args, kwargs):
     raise MissingRuleError(f, _user_site())
 
 
-def _call_python(f, args, kwargs, seed=None):
+_IMMUTABLE = {float, int, bool, complex, str, bytes, tuple, frozenset, type(None)}
+
+
+def _refuse_argument_writes(f, mutated, args, kwargs, self_seeded):
+    """A function that writes into an argument object the caller passed: the caller's later
+    reads would not send their gradients back through those writes yet, so refuse loudly."""
+    caller = _user_site()
+    if caller is None:
+        return   # called by the API itself: nobody reads the argument afterwards
+    for index, name, line in mutated:
+        if index == 0 and self_seeded:
+            continue   # a method changing its own object: handled
+        if index < len(args):
+            value = args[index]
+        elif kwargs and name in kwargs:
+            value = kwargs[name]
+        else:
+            continue
+        if type(value) in _IMMUTABLE:
+            continue
+        raise UnsupportedOperationError(
+            f"{f.__code__.co_filename}:{line}: {f.__qualname__} writes into its argument "
+            f"{name!r} ({type(value).__name__}) in place, called from {_user_site() or 'here'}. "
+            "morula cannot yet carry gradients through writes into a caller's object. "
+            f"Fix: work on a copy ({name} = {name}.copy()) and return the new value instead.")
+
+
+def _call_python(f, args, kwargs, seed=None, self_seeded=False):
     """Transform ``f`` and run its forward sweep. Pullback(g, seed) -> (dclosure, *dargs, *dkwargs)."""
     if f.__dict__.get("__morula_api__"):
         raise NotImplementedError(
@@ -296,6 +323,9 @@ def _call_python(f, args, kwargs, seed=None):
         if is_constant(out):
             return out, None
         raise MissingRuleError(f, _user_site(), reason=str(error)) from error
+    mutated = forward.__morula_compiled__.function.mutated_params
+    if mutated:
+        _refuse_argument_writes(f, mutated, args, kwargs, self_seeded)
     out, back = forward(*args, **kwargs) if kwargs else forward(*args)
     layout = _param_layout(f)
     nargs = len(args)
@@ -568,7 +598,7 @@ def _dispatch_any(f, args, kwargs):
 
 
 def _method_python(func, obj, args, kwargs):
-    out, pb = _call_python(func, (obj,) + tuple(args), kwargs)
+    out, pb = _call_python(func, (obj,) + tuple(args), kwargs, self_seeded=True)
     if pb is None:
         return out, None
 

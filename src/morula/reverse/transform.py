@@ -83,7 +83,8 @@ def forward_of(fn):
         forward.__kwdefaults__ = dict(fn.__kwdefaults__)
     forward.__morula_compiled__ = entry
     code = fn.__code__
-    simple = code.co_argcount if not code.co_flags & 0x0C and not code.co_kwonlyargcount else -1
+    simple = code.co_argcount if not code.co_flags & 0x0C and not code.co_kwonlyargcount \
+        and not entry.function.mutated_params else -1
     try:
         fn.__dict__[ATTR] = (version, forward, code, simple)
     except (AttributeError, TypeError):
