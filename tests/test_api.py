@@ -209,3 +209,13 @@ def test_nested_grad_is_refused_clearly_for_now():
 
     with pytest.raises(NotImplementedError, match="grad of grad|higher-order"):
         mo.grad(f)(1.0)
+
+
+def nested_with_numpy(x):
+    return mo.grad(np.sin)(x)
+
+
+def test_nested_grad_error_names_the_users_line():
+    with pytest.raises(NotImplementedError) as info:
+        mo.grad(nested_with_numpy)(0.3)
+    assert "test_api.py" in str(info.value)

@@ -280,6 +280,9 @@ def _call_opaque(f, args, kwargs):
 
 
 _IMMUTABLE = {float, int, bool, complex, str, bytes, tuple, frozenset, type(None)}
+# morula's own machinery is run, never transformed (its results are functions and constants)
+_MORULA_INTERNALS = {"morula.api", "morula.testing", "morula.tangents", "morula.reverse.runtime",
+                     "morula.reverse.transform"}
 
 
 def _refuse_argument_writes(f, mutated, args, kwargs, self_seeded):
@@ -308,6 +311,11 @@ def _refuse_argument_writes(f, mutated, args, kwargs, self_seeded):
 
 def _call_python(f, args, kwargs, seed=None, self_seeded=False):
     """Transform ``f`` and run its forward sweep. Pullback(g, seed) -> (dclosure, *dargs, *dkwargs)."""
+    if f.__module__ in _MORULA_INTERNALS:
+        out = f(*args, **kwargs) if kwargs else f(*args)
+        if is_constant(out):
+            return out, None
+        raise MissingRuleError(f, _user_site())
     if f.__dict__.get("__morula_api__"):
         raise NotImplementedError(
             f"{_user_site() or ''}: differentiating through morula.{f.__name__.split('_')[0]} "
