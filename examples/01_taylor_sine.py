@@ -19,7 +19,7 @@ The derivative of the truncated series is the truncated cosine series, so
 ``mo.grad(taylor_sin)(x)`` should equal ``cos(x)`` to rounding error.
 
 Run it with ``python examples/01_taylor_sine.py`` (or ``./run_examples.sh``).
-``print(mo.source(taylor_sin))`` shows the derivative code morula generated.
+``mo.source(taylor_sin)`` prints the derivative code morula generated.
 """
 
 import math
@@ -92,7 +92,7 @@ def main(quick=False, plot=True, outdir=None):
         value_errors.append(abs(value - math.sin(x)))
         grad_errors.append(abs(g - math.cos(x)))
         print(f"{x:+8.4f}   {value:+.17f}   {g:+.17f}   {math.cos(x):+.17f}   {grad_errors[-1]:.1e}")
-    code = mo.source(taylor_sin)
+    code = mo.source(taylor_sin, file=None)
     print(f"mo.source(taylor_sin) is {len(code.splitlines())} lines of generated Python")
     result = {
         "max_value_error": max(value_errors),

@@ -153,11 +153,13 @@ def test_nondiff_declares_constant():
     assert mo.grad(lambda x: noisy(x) + x)(1.0) == 1.0
 
 
-def test_source_shows_user_lines():
+def test_source_prints_and_returns_code_with_user_lines(capsys):
     text = mo.source(f2)
     assert "# line" in text and "x * x * y + math.sin(y)" in text
     assert "def _mo_back" in text
-    assert repr(text) == str(text)
+    assert capsys.readouterr().out == text
+    assert mo.source(f2, file=None) == text and capsys.readouterr().out == ""
+    compile(text, "<generated>", "exec")   # it is valid Python
 
 
 def test_check_grads_detects_a_wrong_rule():

@@ -7,6 +7,7 @@ dispatched exactly like a call inside differentiated code.
 """
 
 import functools
+import sys
 
 from . import tangents
 from .errors import NonScalarOutputError
@@ -199,18 +200,25 @@ def checkpoint(f):
 
 
 class GeneratedSource(str):
-    """Generated code; shows as code (not a quoted string) at the REPL."""
+    """Generated code (a ``str``); it has already been printed, so the REPL echo stays short."""
 
     def __repr__(self):
-        return str(self)
+        first = self.split("\n", 2)[:2]
+        return f"<morula generated code, {self.count(chr(10))} lines: {first[-1].strip()[:60]} ...>"
 
 
-def source(f, mode="reverse"):
-    """The derivative code morula generates for ``f``, as readable Python (also printed)."""
+_STDOUT = object()
+
+
+def source(f, mode="reverse", *, file=_STDOUT):
+    """Print the derivative code morula generates for ``f`` (readable Python, with the user's
+    lines as comments) and return it as a string. ``file=None`` only returns it."""
     if mode != "reverse":
         raise NotImplementedError("only mode='reverse' is available yet")
     target = getattr(f, "__func__", f)
     if isinstance(target, Checkpointed):
         target = target.f
     text = GeneratedSource(generated_source(target))
+    if file is not None:
+        print(text, file=sys.stdout if file is _STDOUT else file, end="")
     return text
