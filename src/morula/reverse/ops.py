@@ -48,9 +48,23 @@ def _type_rule(name, t):
     return rule
 
 
+_dunders = {}
+
+
 def _python_dunder(t, name):
+    """The operator method ``t.name`` when it is user Python code to differentiate through.
+
+    Operators of library classes (array types implemented in Python, such as Dask's) are
+    not transformed: their rules are NumPy's, reached through the array protocols."""
+    key = (t, name)
+    try:
+        return _dunders[key]
+    except KeyError:
+        pass
     m = getattr(t, name, None)
-    return m if type(m) is _FunctionType else None
+    found = m if type(m) is _FunctionType and not runtime._is_library_code(m.__code__) else None
+    _dunders[key] = found
+    return found
 
 
 def _make_binary(fn, dunder, rdunder):

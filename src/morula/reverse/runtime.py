@@ -76,6 +76,26 @@ def is_constant(value):
 _library_dirs = None
 
 
+def _load_pending_rules():
+    from ..rules import load_pending
+    return load_pending()
+
+
+class _Pending:
+    """Truthy while some optional library's rules wait for that library to be imported."""
+
+    pending = None
+
+    def __bool__(self):
+        if self.pending is None:
+            from ..rules import PENDING
+            self.pending = PENDING
+        return bool(self.pending)
+
+
+_rules_pending = _Pending()
+
+
 def _is_library_code(code):
     """Is ``code`` from the standard library or an installed package (not the user's own files)?"""
     global _library_dirs
@@ -221,6 +241,15 @@ def _callv(f, argtuple, kwdict, with_fn):
 def _dispatch(f, args, kwargs):
     """Python-level callees. Pullback ``(g, seed=None) -> (dcallee, *dargs[, *dkwargs])`` where
     ``seed`` is the callee's cotangent after the call (a callable object may change itself)."""
+    if _rules_pending and _load_pending_rules():
+        rule = REGISTRY.function_rule(f)
+        if rule is not None:
+            if kwargs:
+                out, pb = _rule_with_kwargs(rule, args, kwargs, tuple(kwargs))
+            else:
+                out, pb = rule(*args)
+            n = len(args) + len(kwargs or ())
+            return out, (None if pb is None else _prepend_none(pb, n))
     tf = type(f)
     n = len(args) + (len(kwargs) if kwargs else 0)
     if tf is _FunctionType:

@@ -1,7 +1,30 @@
-"""Derivative rules, by topic; importing this package registers all of them.
+"""Derivative rules, by topic; importing this package registers the core ones.
 
-In: nothing. Out: a populated ``registry.REGISTRY``.
+In: nothing. Out: a populated ``registry.REGISTRY``. Rules for optional
+libraries (SciPy, Dask, ...) are registered lazily: ``load_pending()`` imports
+a library's rule module once the user has imported that library, so morula
+never imports an optional dependency itself.
 """
+
+import importlib
+import sys
 
 from . import python_operators, python_builtins, python_math  # noqa: F401
 from . import numpy_rules, numpy_glue  # noqa: F401
+
+# library (top-level package) -> morula rule modules to import once it is imported
+PENDING = {}
+
+
+def register_lazy(package, module):
+    PENDING.setdefault(package, []).append(module)
+
+
+def load_pending():
+    """Import rule modules whose library is now imported; True if anything was registered."""
+    loaded = False
+    for package in [p for p in PENDING if p in sys.modules]:
+        for module in PENDING.pop(package):
+            importlib.import_module(module)
+            loaded = True
+    return loaded
