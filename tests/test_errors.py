@@ -53,12 +53,12 @@ class Opaque:
 
 def test_missing_rule_names_function_line_and_fix():
     def f(x):
-        return np.linalg.eigvals(np.diag(x)).real.sum()  # no rule for eigvals
+        return np.nextafter(x, 10.0).sum()  # no rule for nextafter
 
     with pytest.raises(mo.MissingRuleError) as info:
         mo.grad(f)(np.array([1.0, 2.0]))
     message = str(info.value)
-    assert "eigvals" in message and HERE in message
+    assert "nextafter" in message and HERE in message
     assert "@morula.rrule" in message and "morula.nondiff" in message
 
 
@@ -92,21 +92,20 @@ def test_source_not_available():
         mo.grad(namespace["f"])(1.0)
 
 
-def writes_into_argument(du, u, p):
-    du[0] = u[0] * p
-    du[1] = -u[1] * p
+def appends_to_argument(items, v):
+    items.append(v * 2.0)
 
 
-def test_write_into_callers_array_is_refused_not_silently_wrong():
-    def loss(u, p):
-        du = np.zeros(2)
-        writes_into_argument(du, u, p)
-        return np.sum(du ** 2)
+def test_write_into_callers_list_is_refused_not_silently_wrong():
+    def loss(v):
+        items = [1.0]
+        appends_to_argument(items, v)
+        return items[0] + items[1]
 
     with pytest.raises(mo.UnsupportedOperationError) as info:
-        mo.grad(loss, argnums=1)(np.array([1.0, 2.0]), 0.5)
+        mo.grad(loss)(0.5)
     message = str(info.value)
-    assert "writes into its argument 'du'" in message and HERE in message and "copy" in message
+    assert "writes into its argument 'items'" in message and HERE in message and "copy" in message
 
 
 def works_on_a_copy(du, u, p):

@@ -11,7 +11,7 @@ import sys
 
 from . import tangents
 from .errors import NonScalarOutputError
-from .reverse import runtime
+from .reverse import runtime, shadow
 from .reverse.transform import generated_source
 
 __all__ = ["grad", "value_and_grad", "vjp", "jacobian", "jacrev", "stop_gradient", "checkpoint",
@@ -50,7 +50,9 @@ def _pull(pb, ct, args):
         return tuple(tangents.materialize(None, a) for a in args)
     with runtime.backward_scope():
         cts = pb(ct)
-    return tuple(tangents.materialize(c, a) for c, a in zip(cts[1:1 + len(args)], args))
+        # array cotangents may sit in the shadow memory (kept by array identity)
+        return tuple(tangents.materialize(c, a, leaf=shadow.total)
+                     for c, a in zip(cts[1:1 + len(args)], args))
 
 
 def vjp(f, *primals, has_aux=False):
@@ -190,8 +192,13 @@ class Checkpointed:
         f = self.f
 
         def checkpoint_pullback(g, seed=None):
+            # the recomputed output is a new object: bring the original's shadow cotangent along
+            values = tuple(args) + tuple((kwargs or {}).values())
+            g, needed = shadow._collect_output(out, values, g)
             _, pb = _run(f, args, kwargs)
-            return pb(g) if pb is not None else (None,) * (1 + len(args) + len(kwargs or {}))
+            if pb is None or not needed:
+                return (None,) * (1 + len(values))
+            return pb(g)
         return out, checkpoint_pullback
 
 

@@ -10,6 +10,9 @@ knows nothing about any of them.
 """
 
 import dataclasses
+import types
+
+_NOT_OBJECTS = (type, types.FunctionType, types.MethodType, types.BuiltinFunctionType, types.ModuleType)
 
 _INEXACT_SCALARS = (float, complex)
 _vspaces = []  # (predicate, zeros_like, is_inexact)
@@ -165,8 +168,13 @@ def zeros_like(x):
     return materialize(None, x)
 
 
-def materialize(ct, x):
-    """Turn internal cotangent ``ct`` of primal ``x`` into the value the API returns."""
+def materialize(ct, x, leaf=None):
+    """Turn internal cotangent ``ct`` of primal ``x`` into the value the API returns.
+
+    ``leaf(x, ct)``, if given, adds what is kept outside ``ct`` for ``x`` (the shadow memory
+    of arrays) and is applied at every value of the structure."""
+    if leaf is not None:
+        ct = leaf(x, ct)
     tx = type(x)
     if ct is None:
         if tx in (float, complex, int, bool):
@@ -178,33 +186,33 @@ def materialize(ct, x):
         return float(ct) if not isinstance(ct, complex) else ct
     if tx is tuple or tx is list:
         items = _items(ct, len(x))
-        return tx(materialize(c, v) for c, v in zip(items, x))
+        return tx(materialize(c, v, leaf) for c, v in zip(items, x))
     if isinstance(x, tuple) and hasattr(x, "_fields"):  # NamedTuple
         items = _items(ct, len(x), fields=x._fields)
-        return tx(*(materialize(c, v) for c, v in zip(items, x)))
+        return tx(*(materialize(c, v, leaf) for c, v in zip(items, x)))
     if isinstance(x, (tuple, list)):
         items = _items(ct, len(x))
-        return [materialize(c, v) for c, v in zip(items, x)]
+        return [materialize(c, v, leaf) for c, v in zip(items, x)]
     if tx is dict:
         ct = ct or {}
-        return {k: materialize(ct.get(k), v) for k, v in x.items()}
+        return {k: materialize(ct.get(k), v, leaf) for k, v in x.items()}
     if isinstance(x, dict):
         ct = ct or {}
-        return tx((k, materialize(ct.get(k), v)) for k, v in x.items())
+        return tx((k, materialize(ct.get(k), v, leaf)) for k, v in x.items())
     if ct is None and (tx is str or x is None):
         return None
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         fields = ct.fields if isinstance(ct, ObjectCotangent) else {}
         out = object.__new__(tx)
         for f in dataclasses.fields(x):
-            object.__setattr__(out, f.name, materialize(fields.get(f.name), getattr(x, f.name)))
+            object.__setattr__(out, f.name, materialize(fields.get(f.name), getattr(x, f.name), leaf))
         return out
-    if hasattr(x, "__dict__") and not callable(x) and not isinstance(x, type):
+    if hasattr(x, "__dict__") and not isinstance(x, _NOT_OBJECTS):
         fields = ct.fields if isinstance(ct, ObjectCotangent) else {}
         out = ObjectCotangent()
         for name, value in vars(x).items():
             if is_inexact(value) or name in fields:
-                out.fields[name] = materialize(fields.get(name), value)
+                out.fields[name] = materialize(fields.get(name), value, leaf)
         return out
     if ct is None:
         return None

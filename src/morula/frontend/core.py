@@ -154,8 +154,9 @@ class Function:
     first_line: int
     source: Any = field(default=None, repr=False)
     mutated_params: list = field(default_factory=list)   # [(index, name, line)] written in place
+    writes_in_place: bool = False
 
 # Ops whose forward pass changes their first argument in place, so their pullbacks must
 # always run (they restore what they overwrote) and the first argument is rebound.
-MUTATING_OPS = frozenset({"setitem", "setattr", "delitem", "list_append",
+MUTATING_OPS = frozenset({"setitem", "setattr", "setattr_back", "delitem", "list_append",
                           "iadd", "isub", "imul", "itruediv", "ipow", "imatmul", "ifloordiv", "imod"})

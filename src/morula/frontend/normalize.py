@@ -64,7 +64,23 @@ def normalize(info, fn):
                              locals=n.locals, freevars=freevars, filename=info.filename,
                              first_line=node.lineno, source=info)
     function.mutated_params = _mutated_params(ir_body, params)
+    function.writes_in_place = _writes_in_place(ir_body)
     return function
+
+
+def _writes_in_place(body):
+    """Does the function change any object in place (item/attribute writes, in-place operators,
+    mutating methods)? Its pullback must then always run: it undoes and splits cotangents."""
+    for s in body:
+        t = type(s)
+        if t is core.Op and s.op in core.MUTATING_OPS:
+            return True
+        if t is core.Method and s.name in MUTATING_METHODS:
+            return True
+        for block in ("body", "orelse"):
+            if _writes_in_place(getattr(s, block, None) or []):
+                return True
+    return False
 
 
 def _mutated_params(body, params):
@@ -237,7 +253,7 @@ class Normalizer:
         out.append(core.Op(t, opname, [loaded, value], line))
         self.store(target, core.Name(t), out, line)
 
-    def store(self, target, value, out, line):
+    def store(self, target, value, out, line, write_back=False):
         kind = type(target)
         if kind is ast.Name:
             if target.id in self.flags and isinstance(value, core.Const):
@@ -270,7 +286,9 @@ class Normalizer:
             return
         if kind is ast.Attribute:
             obj = self.expr(target.value, out)
-            op = core.Op(None, "setattr", [obj, core.Const(target.attr), value], line)
+            # a write-back puts back the object just changed in place (often the very same one)
+            op = core.Op(None, "setattr_back" if write_back else "setattr",
+                         [obj, core.Const(target.attr), value], line)
             self.write_back(target.value, op, out, line)
             return
         if kind is ast.Subscript:
@@ -290,7 +308,7 @@ class Normalizer:
         op.target = t
         out.append(op)
         if isinstance(container_expr, (ast.Attribute, ast.Subscript)):
-            self.store(container_expr, core.Name(t), out, line)
+            self.store(container_expr, core.Name(t), out, line, write_back=True)
 
     def for_loop(self, s, out, line):
         iterable = self.expr(s.iter, out)
@@ -499,7 +517,7 @@ class Normalizer:
                 node.obj = obj
                 out.append(node)
                 out.append(core.Assign(t, obj, line))
-                self.store(_as_store(func.value), core.Name(t), out, line)
+                self.store(_as_store(func.value), core.Name(t), out, line, write_back=True)
                 return None
             out.append(node)
             return core.Name(target) if target else None

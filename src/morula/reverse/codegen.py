@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..frontend import core
 
-HELPERS = ("_mo_unpacked", "_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
+HELPERS = ("_mo_Shadow", "_mo_unpacked", "_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
            "_mo_meth", "_mo_methk", "_mo_methv", "_mo_methg", "_mo_methgk", "_mo_methgv",
            "_mo_iter", "_mo_add")
 
@@ -264,8 +264,15 @@ class ReverseCodegen:
                 term = {1: g, 2: f"{g} * 2.0 * _mo_x"}.get(c, f"{g} * {c!r} * _mo_x ** {c - 1!r}")
                 self._fast_acc(inner, k, x, term, s.line)
         bwd.lines.extend(inner.lines or [(k, "pass", s.line)])
-        bwd.emit(bi, f"elif {g} is not None and {pb} is not None:", s.line)
+        bwd.emit(bi, f"elif {self._runs(g, pb)}:", s.line)
         self._general_reverse(s, bwd, bi + 1, pb, g)
+
+    def _runs(self, g, pb):
+        """When a pullback must run: a nonzero cotangent, or array cotangents that may sit in
+        the shadow memory only (``ShadowPullback``)."""
+        if g == "None":
+            return f"type({pb}) is _mo_Shadow"
+        return f"{pb} is not None and ({g} is not None or type({pb}) is _mo_Shadow)"
 
     def _general_reverse(self, s, bwd, indent, pb, g):
         cts = [f"_mo_c{i}" if self.is_active(a) else "_" for i, a in enumerate(s.args)]
@@ -291,9 +298,9 @@ class ReverseCodegen:
         g = self._take(bwd, bi, s.target, s.line)
         mutating = s.op in core.MUTATING_OPS
         cts = [f"_mo_c{i}" if self.is_active(a) else "_" for i, a in enumerate(s.args)]
-        if not mutating and g == "None":
+        if not mutating and g == "None" and all(c == "_" for c in cts):
             return
-        condition = f"{pb} is not None" if mutating else f"{g} is not None and {pb} is not None"
+        condition = f"{pb} is not None" if mutating else self._runs(g, pb)
         bwd.emit(bi, f"if {condition}:", s.line)
         if all(c == "_" for c in cts):
             bwd.emit(bi + 1, f"{pb}({g})", s.line)
@@ -336,11 +343,11 @@ class ReverseCodegen:
                 if c != "_":
                     self.acc(bwd, bi + 1, a, c, s.line)
             return
-        if g == "None":
-            return
         receivers = ([s.func] if s.local else []) + atoms
         cts = [f"_mo_c{i}" if self.is_active(a) else "_" for i, a in enumerate(receivers)]
-        bwd.emit(bi, f"if {g} is not None and {pb} is not None:", s.line)
+        if all(c == "_" for c in cts):
+            return
+        bwd.emit(bi, f"if {self._runs(g, pb)}:", s.line)
         if all(c == "_" for c in cts):
             bwd.emit(bi + 1, "pass", s.line)
             return
@@ -372,9 +379,9 @@ class ReverseCodegen:
                 if c != "_":
                     self.acc(bwd, bi + 1, a, c, s.line)
             return
-        if g == "None" or all(c == "_" for c in cts):
+        if all(c == "_" for c in cts):
             return
-        bwd.emit(bi, f"if {g} is not None and {pb} is not None:", s.line)
+        bwd.emit(bi, f"if {self._runs(g, pb)}:", s.line)
         bwd.emit(bi + 1, f"{self._unpack(cts)} = {pb}({g})", s.line)
         for c, a in zip(cts, atoms):
             if c != "_":

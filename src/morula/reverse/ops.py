@@ -17,6 +17,7 @@ from .. import tangents
 from ..errors import MissingRuleError, UnsupportedOperationError
 from ..rules.registry import REGISTRY
 from . import runtime
+from .shadow import ARRAY_TYPES, ShadowPullback, deposit, same_memory, wrap_call, wrap_rule
 
 _functions = REGISTRY.functions
 _FunctionType = types.FunctionType
@@ -72,7 +73,8 @@ def _make_binary(fn, dunder, rdunder):
 
     def binary_op(a, b):
         if type(a) in _PLAIN and type(b) in _PLAIN:
-            return _functions[fn](a, b)
+            out, pb = _functions[fn](a, b)
+            return wrap_rule(out, pb, (a, b))
         return _binary_slow(fn, dunder, rdunder, a, b)
 
     binary_op.__name__ = f"op_{name}"
@@ -85,7 +87,7 @@ def _binary_slow(fn, dunder, rdunder, a, b):
     if forward is not None:
         out, pb = runtime._call_python(forward, (a, b), None)
         if out is not NotImplemented:
-            return out, (None if pb is None else _strip_first(pb))
+            return _stripped(out, pb, (a, b))
     reflected = _python_dunder(tb, rdunder) if tb is not ta or forward is None else None
     if reflected is not None:
         out, pb = runtime._call_python(reflected, (b, a), None)
@@ -96,11 +98,19 @@ def _binary_slow(fn, dunder, rdunder, a, b):
             def reflected_pullback(g):
                 _, db, da = pb(g)
                 return da, db
-            return out, reflected_pullback
+            return wrap_call(out, reflected_pullback, (a, b), type(pb) is ShadowPullback)
     rule = _functions.get(fn)
     if rule is None:
         return runtime._call_opaque(fn, (a, b), None)
-    return rule(a, b)
+    out, pb = rule(a, b)
+    return wrap_rule(out, pb, (a, b))
+
+
+def _stripped(out, pb, values):
+    """A Python dunder's pullback without its closure cotangent, still always-run if it was."""
+    if pb is None:
+        return out, None
+    return wrap_call(out, _strip_first(pb), values, type(pb) is ShadowPullback)
 
 
 def _strip_first(pb):
@@ -112,15 +122,17 @@ def _strip_first(pb):
 def _make_unary(fn, dunder):
     def unary_op(a):
         if type(a) in _PLAIN:
-            return _functions[fn](a)
+            out, pb = _functions[fn](a)
+            return wrap_rule(out, pb, (a,))
         method = _python_dunder(type(a), dunder)
         if method is not None:
             out, pb = runtime._call_python(method, (a,), None)
-            return out, (None if pb is None else _strip_first(pb))
+            return _stripped(out, pb, (a,))
         rule = _functions.get(fn)
         if rule is None:
             return runtime._call_opaque(fn, (a,), None)
-        return rule(a)
+        out, pb = rule(a)
+        return wrap_rule(out, pb, (a,))
     return unary_op
 
 
@@ -149,7 +161,7 @@ def _make_inplace(ifn, fn, idunder, dunder, rdunder):
         if method is not None:
             out, pb = runtime._call_python(method, (a, b), None, self_seeded=True)
             if out is not NotImplemented:
-                return out, (None if pb is None else _strip_first(pb))
+                return _stripped(out, pb, (a, b))
         rule = _functions.get(ifn)
         if rule is not None and getattr(t, idunder, None) is not None:
             return rule(a, b)
@@ -193,11 +205,12 @@ def getitem(x, index):
         return out, dict_getitem_pullback
     rule = _type_rule("getitem", t)
     if rule is not None:
-        return rule(x, index)
+        out, pb = rule(x, index)
+        return wrap_rule(out, pb, (x, index))
     method = _python_dunder(t, "__getitem__")
     if method is not None:
         out, pb = runtime._call_python(method, (x, index), None)
-        return out, (None if pb is None else _strip_first(pb))
+        return _stripped(out, pb, (x, index))
     if isinstance(x, (list, tuple)):  # NamedTuple and other subclasses
         out = x[index]
         n = len(x)
@@ -306,7 +319,9 @@ def getattr_op(obj, name):
     descriptor = getattr(t, name, None)
     if isinstance(descriptor, property) and type(descriptor.fget) is _FunctionType:
         out, pb = runtime._call_python(descriptor.fget, (obj,), None)
-        return out, (None if pb is None else _strip_first_keep_one(pb))
+        if pb is None:
+            return out, None
+        return wrap_call(out, _strip_first_keep_one(pb), (obj, name), type(pb) is ShadowPullback)
     value = getattr(obj, name)
     if runtime.is_constant(value):
         return value, None
@@ -333,9 +348,17 @@ def _strip_first_keep_one(pb):
     return property_pullback
 
 
-def setattr_op(obj, name, value):
-    setattr(obj, name, value)
+def setattr_back(obj, name, value):
+    """Put back an attribute whose object was just changed in place (``self.items.append(v)``,
+    ``a.T[0] = v``): no assignment when it is already that object or a view of its memory."""
+    current = getattr(obj, name, None)
+    if current is value or (type(value) in ARRAY_TYPES and type(current) in ARRAY_TYPES
+                            and same_memory(current, value)):
+        return obj, _setattr_pullback(name)
+    return setattr_op(obj, name, value)
 
+
+def _setattr_pullback(name):
     def setattr_pullback(g):
         if g is None:
             return None, None, None
@@ -344,7 +367,12 @@ def setattr_op(obj, name, value):
             dvalue = fields.pop(name, None)
             return tangents.ObjectCotangent(fields), None, dvalue
         return g, None, None
-    return obj, setattr_pullback
+    return setattr_pullback
+
+
+def setattr_op(obj, name, value):
+    setattr(obj, name, value)
+    return obj, _setattr_pullback(name)
 
 
 # --------------------------------------------------------------------------- displays
@@ -458,7 +486,7 @@ def list_append(lst, value):
 
 OPS.update({
     "getitem": getitem, "setitem": setitem, "delitem": delitem,
-    "getattr": getattr_op, "setattr": setattr_op,
+    "getattr": getattr_op, "setattr": setattr_op, "setattr_back": setattr_back,
     "tuple": _display(tuple), "list": _display(list), "set": _display(set),
     "dict": dict_display, "dict_merge": dict_merge,
     "tuple_star": _star_display(tuple), "list_star": _star_display(list), "set_star": _star_display(set),

@@ -19,6 +19,8 @@ import sys
 import types
 
 from .. import tangents
+from . import shadow as _shadow
+from .shadow import ARRAY_TYPES, ShadowPullback, wrap_call, wrap_rule
 from ..errors import MissingRuleError, MorulaError, UnsupportedOperationError, describe_callable
 from ..frontend.source import SourceNotFoundError
 from ..rules.registry import REGISTRY
@@ -81,19 +83,7 @@ def _load_pending_rules():
     return load_pending()
 
 
-class _Pending:
-    """Truthy while some optional library's rules wait for that library to be imported."""
-
-    pending = None
-
-    def __bool__(self):
-        if self.pending is None:
-            from ..rules import PENDING
-            self.pending = PENDING
-        return bool(self.pending)
-
-
-_rules_pending = _Pending()
+_PENDING = {}   # set by morula.rules: optional libraries whose rules wait for their import
 
 
 def _is_library_code(code):
@@ -110,11 +100,24 @@ def _is_library_code(code):
 
 def _prepend_none(pb, n):
     """A rule's pullback, seen from a call site whose callee is a local variable."""
+    always = type(pb) is ShadowPullback
+
     def rule_pullback(g, seed=None):
-        if g is None:
+        if g is None and not always:
             return (seed,) + (None,) * n
         return (seed,) + tuple(pb(g))
     return rule_pullback
+
+
+def _lookup(f):
+    """The rule for ``f``, registering pending optional-library rules on a miss."""
+    try:
+        rule = _functions.get(f)
+    except TypeError:
+        return None
+    if rule is None and _PENDING and _load_pending_rules():
+        rule = _functions.get(f)
+    return rule
 
 
 # --------------------------------------------------------------------------- calls
@@ -126,7 +129,8 @@ def callg(f, *args):
     except TypeError:
         rule = None
     if rule is not None:
-        return rule(*args)
+        out, pb = rule(*args)
+        return wrap_rule(out, pb, args)
     if type(f) is _FunctionType:
         # the common case, kept short: a plain Python function called with positional arguments
         cached = f.__dict__.get(transform.ATTR)
@@ -136,21 +140,22 @@ def callg(f, *args):
 
             def global_function_pullback(g):
                 return back(g)[0]
-            return out, global_function_pullback
+            return wrap_call(out, global_function_pullback, args, cached[4])
+    rule = _lookup(f)
+    if rule is not None:
+        out, pb = rule(*args)
+        return wrap_rule(out, pb, args)
     out, pb = _dispatch(f, args, None)
     if pb is None:
         return out, None
-    return out, _drop_first(pb)
+    return wrap_call(out, _drop_first(pb), args, type(pb) is ShadowPullback)
 
 
 def call(f, *args):
     """Call a local callee: the pullback also returns the callee's cotangent (first)."""
-    try:
-        rule = _functions.get(f)
-    except TypeError:
-        rule = None
+    rule = _lookup(f)
     if rule is not None:
-        out, pb = rule(*args)
+        out, pb = wrap_rule(*rule(*args), args)
         return out, (None if pb is None else _prepend_none(pb, len(args)))
     return _dispatch(f, args, None)
 
@@ -172,12 +177,9 @@ def callgk(f, names, *values):
 def _callk(f, names, values, with_fn):
     npos = len(values) - len(names)
     args, kwargs = values[:npos], dict(zip(names, values[npos:]))
-    try:
-        rule = _functions.get(f)
-    except TypeError:
-        rule = None
+    rule = _lookup(f)
     if rule is not None:
-        out, pb = _rule_with_kwargs(rule, args, kwargs, names)
+        out, pb = wrap_rule(*_rule_with_kwargs(rule, args, kwargs, names), values)
         if pb is None:
             return out, None
         return out, (_prepend_none(pb, len(values)) if with_fn else pb)
@@ -186,7 +188,7 @@ def _callk(f, names, values, with_fn):
         return out, None
     if with_fn:
         return out, pb
-    return out, _drop_first(pb)
+    return wrap_call(out, _drop_first(pb), values, type(pb) is ShadowPullback)
 
 
 def _rule_with_kwargs(rule, args, kwargs, names):
@@ -229,47 +231,54 @@ def _callv(f, argtuple, kwdict, with_fn):
         return out, None
     n = len(argtuple)
     first = 1 if with_fn else 0
+    always = type(pb) is ShadowPullback
 
     def star_call_pullback(g, seed=None):
+        if g is None and seed is None and not always:
+            return ((None,) if with_fn else ()) + (None, None)
         cts = pb(g, seed) if with_fn else pb(g)
         head = (cts[0],) if with_fn else ()
         return head + (tuple(cts[first:first + n]), dict(zip(names, cts[first + n:])))
 
+    if always and not with_fn:
+        return out, ShadowPullback(star_call_pullback, (), out, "call", 0)
     return out, star_call_pullback
 
 
 def _dispatch(f, args, kwargs):
     """Python-level callees. Pullback ``(g, seed=None) -> (dcallee, *dargs[, *dkwargs])`` where
-    ``seed`` is the callee's cotangent after the call (a callable object may change itself)."""
-    if _rules_pending and _load_pending_rules():
-        rule = REGISTRY.function_rule(f)
-        if rule is not None:
-            if kwargs:
-                out, pb = _rule_with_kwargs(rule, args, kwargs, tuple(kwargs))
-            else:
-                out, pb = rule(*args)
-            n = len(args) + len(kwargs or ())
-            return out, (None if pb is None else _prepend_none(pb, n))
+    ``seed`` is the callee's cotangent after the call (a callable object may change itself).
+    The pullback is a ``ShadowPullback`` (always run) when arrays are involved."""
     tf = type(f)
     n = len(args) + (len(kwargs) if kwargs else 0)
+    values = tuple(args) + (tuple(kwargs.values()) if kwargs else ())
     if tf is _FunctionType:
         out, pb = _call_python(f, args, kwargs)
         if pb is None:
             return out, None
+        always = type(pb) is ShadowPullback
 
         def function_call_pullback(g, seed=None):
-            if g is None:
+            if g is None and not always:
                 return (seed,) + (None,) * n
             cts = pb(g)
-            return (_add(seed, cts[0]),) + cts[1:]
-        return out, function_call_pullback
+            return (_add(seed, cts[0]),) + tuple(cts[1:])
+        return wrap_call(out, function_call_pullback, values, always)
     if tf is _MethodType:
         return _self_call(f.__func__, f.__self__, args, kwargs)
     if isinstance(f, type):
-        out, pb = _construct(f, args, kwargs)
-        if pb is None:
+        out, construct_pb = _construct(f, args, kwargs)
+        if construct_pb is None:
             return out, None
-        return out, (lambda g, seed=None: pb(g) if g is not None else (None,) * (n + 1))
+        out, args_pb = wrap_call(out, lambda g: construct_pb(g)[1:], values,
+                                 type(construct_pb) is ShadowPullback)
+        always = type(args_pb) is ShadowPullback
+
+        def constructor_call_pullback(g, seed=None):
+            if g is None and not always:
+                return (None,) * (n + 1)
+            return (None,) + tuple(args_pb(g))
+        return out, constructor_call_pullback
     if tf is functools.partial:
         return _call_partial(f, args, kwargs)
     custom = getattr(tf, "__morula_call__", None)
@@ -298,7 +307,8 @@ def _self_call(func, obj, args, kwargs):
                 nparams = len(_param_layout(func)[4])
             cts = pb(g, (seed,) + (None,) * (nparams - 1))
         return tuple(cts[1:])   # (dself, *dargs): the callee's cotangent is its object's
-    return out, self_call_pullback
+    values = (obj,) + tuple(args) + (tuple(kwargs.values()) if kwargs else ())
+    return wrap_call(out, self_call_pullback, values, type(pb) is ShadowPullback)
 
 
 def _call_opaque(f, args, kwargs):
@@ -329,8 +339,8 @@ def _refuse_argument_writes(f, mutated, args, kwargs, self_seeded):
             value = kwargs[name]
         else:
             continue
-        if type(value) in _IMMUTABLE:
-            continue
+        if type(value) in _IMMUTABLE or type(value) in ARRAY_TYPES:
+            continue   # arrays: their cotangents are kept by identity (shadow), writes are fine
         raise UnsupportedOperationError(
             f"{f.__code__.co_filename}:{line}: {f.__qualname__} writes into its argument "
             f"{name!r} ({type(value).__name__}) in place, called from {_user_site() or 'here'}. "
@@ -372,7 +382,9 @@ def _call_python(f, args, kwargs, seed=None, self_seeded=False):
         pcts, ccts = back(g, param_seeds)
         return (ccts,) + _map_param_cts(layout, pcts, nargs, names)
 
-    return out, function_pullback
+    values = tuple(args) + (tuple(kwargs.values()) if kwargs else ())
+    always = forward.__morula_compiled__.function.writes_in_place
+    return wrap_call(out, function_pullback, values, always)
 
 
 def _param_layout(f):
@@ -567,6 +579,7 @@ def _resolve_method(obj, name, args, kwargs):
     found = REGISTRY.method_rule(t, name)
     if found is not None:
         rule, mutating = found
+        values = (obj,) + tuple(args) + (tuple(kwargs.values()) if kwargs else ())
         if kwargs:
             out, pb = _rule_with_kwargs(rule, (obj,) + tuple(args), kwargs, tuple(kwargs))
         else:
@@ -574,11 +587,14 @@ def _resolve_method(obj, name, args, kwargs):
         if pb is None:
             return out, None
         if mutating:
-            return out, pb
+            return wrap_call(out, pb, values)
+        out, pb = wrap_rule(out, pb, values)
+        always = type(pb) is ShadowPullback
+        nargs = len(values) - 1
 
         def method_rule_pullback(g, seed=None):
-            if g is None:
-                return (seed,) + (None,) * (len(args) + len(kwargs))
+            if g is None and not always:
+                return (seed,) + (None,) * nargs
             cts = pb(g)
             return (_add(seed, cts[0]),) + tuple(cts[1:])
         return out, method_rule_pullback
@@ -647,7 +663,8 @@ def _method_python(func, obj, args, kwargs):
         else:
             cts = pb(g)
         return tuple(cts[1:])   # (dself, *dargs)
-    return out, method_pullback
+    values = (obj,) + tuple(args) + (tuple(kwargs.values()) if kwargs else ())
+    return wrap_call(out, method_pullback, values, type(pb) is ShadowPullback)
 
 
 def meth(obj, name, *args):
@@ -676,27 +693,31 @@ def methg(obj, name, *args):
     if type(obj) is _ModuleType:
         return callg(getattr(obj, name), *args)
     out, pb = _resolve_method(obj, name, args, None)
-    return out, (None if pb is None else _global_method(pb))
+    return _global_method(out, pb, args)
 
 
 def methgk(obj, name, names, *values):
     if type(obj) is _ModuleType:
         return callgk(getattr(obj, name), names, *values)
     out, pb = methk(obj, name, names, *values)
-    return out, (None if pb is None else _global_method(pb))
+    return _global_method(out, pb, values)
 
 
 def methgv(obj, name, argtuple, kwdict):
     if type(obj) is _ModuleType:
         return callgv(getattr(obj, name), argtuple, kwdict)
     out, pb = methv(obj, name, argtuple, kwdict)
-    return out, (None if pb is None else _global_method(pb))
+    return _global_method(out, pb, (argtuple, kwdict))
 
 
-def _global_method(pb):
+def _global_method(out, pb, values):
+    """A method of a global object: its own cotangent is dropped (globals are not inputs)."""
+    if pb is None:
+        return out, None
+
     def global_object_method_pullback(g):
         return tuple(pb(g, None)[1:])
-    return global_object_method_pullback
+    return wrap_call(out, global_object_method_pullback, values, type(pb) is ShadowPullback)
 
 
 # --------------------------------------------------------------------------- iteration
@@ -759,7 +780,7 @@ def helper_values(op_names):
         "_mo_callg": callg, "_mo_callgk": callgk, "_mo_callgv": callgv,
         "_mo_meth": meth, "_mo_methk": methk, "_mo_methv": methv,
         "_mo_methg": methg, "_mo_methgk": methgk, "_mo_methgv": methgv,
-        "_mo_iter": iterate, "_mo_add": _add, "_mo_unpacked": unpacked,
+        "_mo_iter": iterate, "_mo_add": _add, "_mo_unpacked": unpacked, "_mo_Shadow": ShadowPullback,
     }
     for name in op_names:
         values[f"_mo_op_{name}"] = ops.OPS[name]
@@ -792,10 +813,12 @@ class backward_scope:
         if stack is None:
             stack = _mutation_state.stack = []
         stack.append([])
+        _shadow.begin()
         return self
 
     def __exit__(self, *exc):
         actions = _mutation_state.stack.pop()
         for action in reversed(actions):
             action()
+        _shadow.end()
         return False

@@ -11,9 +11,11 @@ import sys
 
 from . import python_operators, python_builtins, python_math  # noqa: F401
 from . import numpy_rules, numpy_glue  # noqa: F401
+from ..reverse import runtime as _runtime
 
 # library (top-level package) -> morula rule modules to import once it is imported
 PENDING = {}
+_runtime._PENDING = PENDING
 
 
 def register_lazy(package, module):

@@ -11,6 +11,7 @@ cotangent = dout * conj(derivative).
 import math
 import operator
 
+from ..reverse import shadow
 from ..reverse.runtime import record_redo
 from ..tangents import unbroadcast
 from .registry import nondiff, rrule
@@ -206,24 +207,10 @@ nondiff(operator.invert, operator.and_, operator.or_, operator.xor, operator.lsh
 
 # --------------------------------------------------------------------------- in place
 
-def _undoable(a, rule_pullback):
-    """Wrap an in-place update of array ``a``: its pullback first restores the old value."""
-    old = a.copy()
-
-    def wrap(update):
-        out = update()
-        new_holder = []
-
-        def inplace_pullback(g):
-            new = a.copy()
-            a[...] = old
-            record_redo(lambda: a.__setitem__(Ellipsis, new))
-            return rule_pullback(g, old)
-        return out, inplace_pullback
-    return wrap
-
-
-def _inplace(name, functional, local_grads):
+def _inplace(name, functional, shadow_update):
+    """``a <op>= b``. Lists extend in place; arrays update in place: the reverse restores the old
+    values (so earlier pullbacks see them), then updates ``a``'s shadow cotangent in place and
+    returns ``b``'s (``shadow_update(s, old, b) -> db``, where ``s`` is ``a``'s shadow)."""
     ifn = getattr(operator, name)
 
     def inplace_rule(a, b):
@@ -242,27 +229,55 @@ def _inplace(name, functional, local_grads):
                 db = items[n:]
                 return items[:n], (tuple(db) if bt is tuple else db)
             return a, list_extend_pullback
-        if not hasattr(a, "copy") or not hasattr(a, "shape"):
+        if type(a) not in shadow.ARRAY_TYPES:
             return functional(a, b)
+        old = a.copy()
+        out = ifn(a, b)
 
-        def grads(g, old):
-            if g is None:
+        def inplace_pullback(g):
+            new = a.copy()
+            a[...] = old
+            record_redo(lambda: a.__setitem__(Ellipsis, new))
+            s = shadow.view(a)
+            if s is None:
                 return None, None
-            return local_grads(g, old, a, b)
-        return _undoable(a, grads)(lambda: ifn(a, b))
+            if g is not None:
+                s += g
+            db = unbroadcast(shadow_update(s, old, b), b)
+            if type(b) in shadow.ARRAY_TYPES:
+                shadow.deposit(b, db)
+                db = None
+            return None, db
+        inplace_pullback.__name__ = f"{name}_pullback"
+        return out, inplace_pullback
 
     inplace_rule.__name__ = f"{name}_rule"
     rrule(ifn)(inplace_rule)
 
 
-_inplace("iadd", add_rule, lambda g, old, a, b: (g, unbroadcast(g, b)))
-_inplace("isub", sub_rule, lambda g, old, a, b: (g, unbroadcast(-g, b)))
-_inplace("imul", mul_rule, lambda g, old, a, b: (g * _conj(b), unbroadcast(g * _conj(old), b)))
-_inplace("itruediv", truediv_rule,
-         lambda g, old, a, b: (g / _conj(b), unbroadcast(-g * _conj(old / (b * b)), b)))
-_inplace("ipow", pow_rule, lambda g, old, a, b: (
-    g * _conj(b * old ** (b - 1)),
-    None if type(b) is int else unbroadcast(g * _conj(old ** b * _safe_log(old)), b)))
+def _imul_update(s, old, b):
+    db = s * _conj(old)
+    s *= _conj(b)
+    return db
+
+
+def _itruediv_update(s, old, b):
+    db = -s * _conj(old / (b * b))
+    s /= _conj(b)
+    return db
+
+
+def _ipow_update(s, old, b):
+    db = None if type(b) is int else s * _conj(old ** b * _safe_log(old))
+    s *= _conj(b * old ** (b - 1))
+    return db
+
+
+_inplace("iadd", add_rule, lambda s, old, b: s.copy())
+_inplace("isub", sub_rule, lambda s, old, b: -s)
+_inplace("imul", mul_rule, _imul_update)
+_inplace("itruediv", truediv_rule, _itruediv_update)
+_inplace("ipow", pow_rule, _ipow_update)
 
 
 def _safe_log(x):

@@ -1,0 +1,307 @@
+"""Shadow memory: the cotangents of mutable arrays, kept by array identity during a backward sweep.
+
+In: cotangents for arrays, deposited by pullbacks; array types registered by rules
+(``register_array_type``). Out: per-array cotangent buffers that all aliases and views
+of one array share, and pullback wrappers that route array cotangents through them.
+
+Why: an array can be read under several names, through views, and written in place
+(``u[1:-1] += ...``, ``out[i] = v``, a function filling its argument). The reverse of a
+write ``x[i] = v`` must see the cotangent of *every* later read of that memory, whatever
+name or view it was read through, take ``shadow(x)[i]`` as ``v``'s cotangent and zero it.
+So array cotangents live in one buffer per base array ("root"); the shadow of a view is
+the same view of its root's buffer. Local cotangents (in generated code) and the shadow
+are both valid carriers: the operation that *created* an array adds the two.
+
+The engine knows nothing about NumPy: an array library registers how to find a root,
+how to view a buffer like a given view, and how to allocate a zero buffer.
+"""
+
+import threading
+
+from .. import tangents
+
+_state = threading.local()
+ARRAY_TYPES = set()
+_hooks = {}   # type -> ArrayHooks
+
+
+class ArrayHooks:
+    """How one array type relates views, roots and shadow buffers."""
+
+    def __init__(self, root_of, view_into, zeros_for, writeable_view_of):
+        self.root_of = root_of                      # x -> the array owning x's memory
+        self.view_into = view_into                  # (buffer, root, x) -> buffer viewed like x
+        self.zeros_for = zeros_for                  # root -> zero buffer, or None (no gradient)
+        self.writeable_view_of = writeable_view_of  # (x, root) -> x is a plain view of root
+
+
+def register_array_type(cls, root_of, view_into, zeros_for, writeable_view_of):
+    ARRAY_TYPES.add(cls)
+    _hooks[cls] = ArrayHooks(root_of, view_into, zeros_for, writeable_view_of)
+
+
+def same_memory(a, b):
+    """Do arrays ``a`` and ``b`` live in the same memory (the same root)?"""
+    return _hooks[type(a)].root_of(a) is _hooks[type(b)].root_of(b)
+
+
+class Store:
+    __slots__ = ("buffers",)
+
+    def __init__(self):
+        self.buffers = {}   # id(root) -> (root, buffer, owned); a borrowed buffer is copied on write
+
+
+def begin():
+    stack = getattr(_state, "stack", None)
+    if stack is None:
+        stack = _state.stack = []
+    store = Store()
+    stack.append(store)
+    _state.store = store
+    return store
+
+
+def end():
+    stack = _state.stack
+    stack.pop()
+    _state.store = stack[-1] if stack else None
+
+
+def _store():
+    store = getattr(_state, "store", None)
+    if store is None:   # a pullback called outside the API: give it a private store
+        store = begin()
+    return store
+
+
+def view(x, create=True):
+    """The shadow of array ``x`` (a view of its root's buffer, writable), or None."""
+    hooks = _hooks[type(x)]
+    root = hooks.root_of(x)
+    buffers = _store().buffers
+    entry = buffers.get(id(root))
+    if entry is None:
+        if not create:
+            return None
+        buffer = hooks.zeros_for(root)
+        if buffer is None:
+            return None
+        buffers[id(root)] = (root, buffer, True)
+    else:
+        buffer = entry[1]
+        if not entry[2]:   # borrowed from a pullback: copy before writing into it
+            buffer = buffer.copy()
+            buffers[id(root)] = (root, buffer, True)
+    return buffer if x is root else hooks.view_into(buffer, root, x)
+
+
+def deposit(x, ct):
+    """Add cotangent ``ct`` of array ``x`` into its shadow."""
+    if ct is None:
+        return
+    hooks = _hooks[type(x)]
+    root = hooks.root_of(x)
+    buffers = _store().buffers
+    key = id(root)
+    entry = buffers.get(key)
+    if x is root and getattr(ct, "shape", None) == root.shape and getattr(ct, "dtype", None) == root.dtype:
+        if entry is None:   # the common case: keep the pullback's array itself (copy on write)
+            buffers[key] = (root, ct, False)
+            return
+        if not entry[2]:
+            buffers[key] = (root, entry[1] + ct, True)
+            return
+    s = view(x)
+    if s is not None:
+        s += ct
+
+
+def take(x):
+    """Remove and return the shadow of ``x`` (a fresh array: nothing refers to it before it
+    existed). The result must not be written into."""
+    hooks = _hooks[type(x)]
+    root = hooks.root_of(x)
+    buffers = _store().buffers
+    entry = buffers.get(id(root))
+    if entry is None:
+        return None
+    if x is root:
+        del buffers[id(root)]
+        return entry[1]
+    s = view(x)
+    out = s.copy()
+    s[...] = 0
+    return out
+
+
+def total(x, local):
+    """The whole cotangent of ``x`` at the end: local part plus, for an array, its shadow."""
+    if type(x) not in ARRAY_TYPES:
+        return local
+    hooks = _hooks[type(x)]
+    root = hooks.root_of(x)
+    entry = _store().buffers.get(id(root))
+    if entry is None:
+        return local
+    s = entry[1] if x is root else hooks.view_into(entry[1], root, x)
+    return tangents.add(local, s.copy())
+
+
+# --------------------------------------------------------------------------- classification
+
+def involves_arrays(value):
+    """Does ``value`` hold an array, at the top level or one container level down?"""
+    t = type(value)
+    if t in ARRAY_TYPES:
+        return True
+    if t is tuple or t is list:
+        for v in value:
+            if type(v) in ARRAY_TYPES:
+                return True
+        return False
+    if t is dict:
+        for v in value.values():
+            if type(v) in ARRAY_TYPES:
+                return True
+        return False
+    fields = getattr(value, "__dict__", None)
+    if fields is not None and type(fields) is dict and t.__flags__ & (1 << 9):   # a Python object
+        for v in fields.values():
+            if type(v) in ARRAY_TYPES:
+                return True
+    return False
+
+
+def _roots_of(args, hooks_cache):
+    roots = set()
+    for a in args:
+        t = type(a)
+        if t in ARRAY_TYPES:
+            roots.add(id(_hooks[t].root_of(a)))
+        elif t is tuple or t is list:
+            for v in a:
+                if type(v) in ARRAY_TYPES:
+                    roots.add(id(_hooks[type(v)].root_of(v)))
+    return roots
+
+
+def _deposit_structure(arg, ct):
+    """Deposit the array parts of ``ct`` (cotangent of ``arg``); return what remains."""
+    if ct is None:
+        return None
+    t = type(arg)
+    if t in ARRAY_TYPES:
+        deposit(arg, ct)
+        return None
+    if (t is tuple or t is list) and type(ct) in (tuple, list):
+        rest = [_deposit_structure(a, c) for a, c in zip(arg, ct)]
+        if all(r is None for r in rest):
+            return None
+        return type(ct)(rest)
+    if t is dict and type(ct) is dict:
+        rest = {k: _deposit_structure(arg.get(k), c) for k, c in ct.items() if k in arg}
+        rest = {k: v for k, v in rest.items() if v is not None}
+        return rest or None
+    return ct
+
+
+def deposit_all(args, cts, offset=0):
+    """Deposit the array cotangents among ``cts`` (aligned with ``args`` from ``offset``)."""
+    out = list(cts)
+    for i, a in enumerate(args):
+        j = i + offset
+        if j < len(out) and out[j] is not None:
+            out[j] = _deposit_structure(a, out[j])
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- pullback wrappers
+
+class ShadowPullback:
+    """A pullback whose inputs or output are arrays: always run by generated code (the array
+    cotangents may be in the shadow only), collecting the output's shadow and depositing the
+    inputs' cotangents."""
+
+    __slots__ = ("pb", "args", "out", "kind", "n")
+
+    def __init__(self, pb, args, out, kind, n):
+        self.pb = pb
+        self.args = args
+        self.out = out
+        self.kind = kind      # "rule": take the output's shadow; "call": run the callee's back
+        self.n = n
+
+    def __call__(self, g, *seed):
+        if self.kind == "rule":
+            g, needed = _collect_output(self.out, self.args, g)
+            if not needed or g is None:
+                return (None,) * self.n
+            return deposit_all(self.args, self.pb(g))
+        cts = self.pb(g, *seed)
+        return deposit_all(self.args, cts, offset=len(cts) - len(self.args))
+
+
+def _collect_output(out, args, g):
+    t = type(out)
+    if t in ARRAY_TYPES:
+        hooks = _hooks[t]
+        root = hooks.root_of(out)
+        if root is not out and id(root) in _roots_of(args, None) and hooks.writeable_view_of(out, root):
+            deposit(out, g)   # a view of an input: its cotangent already sits in the input's shadow
+            return None, False
+        return tangents.add(g, take(out)), True
+    if (t is tuple or t is list) and involves_arrays(out):
+        roots = _roots_of(args, None)
+        items = tangents._items(g, len(out))
+        collected, any_fresh = [], False
+        for item, gi in zip(out, items):
+            ti = type(item)
+            if ti in ARRAY_TYPES:
+                hooks = _hooks[ti]
+                root = hooks.root_of(item)
+                if root is not item and id(root) in roots and hooks.writeable_view_of(item, root):
+                    deposit(item, gi)
+                    collected.append(None)
+                    continue
+                any_fresh = True
+                collected.append(tangents.add(gi, take(item)))
+            else:
+                any_fresh = True
+                collected.append(gi)
+        if not any_fresh:
+            return None, False
+        if all(c is None for c in collected):
+            return None, True
+        return (type(out)(collected) if t is tuple and not hasattr(out, "_fields") else tuple(collected)), True
+    return g, True
+
+
+def wrap_rule(out, pb, args):
+    """``(out, pb)`` from a rule called on ``args``, its pullback routed through the shadow
+    when arrays are involved."""
+    if pb is None:
+        return out, None
+    if type(out) in ARRAY_TYPES or involves_arrays(out) or _any_arrays(args):
+        return out, ShadowPullback(pb, args, out, "rule", len(args))
+    return out, pb
+
+
+def wrap_call(out, pb, args, always=False):
+    """A Python callee's pullback (``pb(g, *seed) -> (..., *dargs)``): always run when arrays are
+    involved or the callee writes in place, depositing array cotangents of ``args``."""
+    if pb is None:
+        return out, None
+    if always or type(out) in ARRAY_TYPES or involves_arrays(out) or _any_arrays(args):
+        return out, ShadowPullback(pb, args, out, "call", len(args))
+    return out, pb
+
+
+def _any_arrays(args):
+    for a in args:
+        t = type(a)
+        if t in ARRAY_TYPES:
+            return True
+        if t is not float and t is not int and involves_arrays(a):
+            return True
+    return False

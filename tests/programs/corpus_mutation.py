@@ -1,0 +1,147 @@
+"""Whole programs that write into arrays in place: fills, recurrences, views, aliases, arguments."""
+import numpy as np
+
+
+def fill(x):
+    n = x.shape[0]
+    out = np.zeros(n)
+    for i in range(n):
+        out[i] = np.sin(x[i]) * (out[i - 1] if i > 0 else 1.0)
+    return np.sum(out ** 2)
+
+
+def fill_2d(x):
+    A = np.empty((3, 3))
+    for i in range(3):
+        for j in range(3):
+            A[i, j] = x[i] * x[j] + i
+    return np.sum(A @ A)
+
+
+def recurrence(x0, dt):
+    x = np.zeros(30)
+    x[0] = x0
+    for i in range(1, 30):
+        x[i] = x[i - 1] + dt * np.sin(x[i - 1])
+    return x[-1] + 0.5 * x[10]
+
+
+def in_place_arithmetic(x, s):
+    u = x.copy()
+    u += s * x
+    u *= 2.0
+    u /= s
+    u -= x ** 2
+    u[u < 0.1] = 0.0
+    return np.sum(u ** 2)
+
+
+def heat_in_place(u0, k):
+    u = u0.copy()
+    for _ in range(20):
+        u[1:-1] += k * (u[2:] - 2 * u[1:-1] + u[:-2])
+    return np.sum(u ** 2)
+
+
+def heat_out_of_place(u0, k):
+    u = u0
+    for _ in range(20):
+        u = np.concatenate([u[:1], u[1:-1] + k * (u[2:] - 2 * u[1:-1] + u[:-2]), u[-1:]])
+    return np.sum(u ** 2)
+
+
+def index_array_writes(x, v):
+    y = x.copy()
+    idx = np.array([0, 2, 2])
+    y[idx] = v            # repeated index: the last write wins (NumPy semantics)
+    z = x.copy()
+    z[idx] += v           # z[idx] = z[idx] + v: a repeated index is added once
+    return np.sum(y * y) + np.sum(z * x)
+
+
+def ellipsis_write(x, y):
+    z = np.zeros_like(x)
+    z[...] = y * 2.0
+    return np.sum(z * x)
+
+
+def alias_then_write(x):
+    a = x.copy()
+    b = a              # the same array under two names
+    b[0] = a[1] * 3.0
+    return np.sum(a * a)
+
+
+def view_then_write(u):
+    v = u.copy()
+    inner = v[1:-1]    # a view
+    inner *= 2.0
+    inner += v[:-2]
+    return np.sum(v ** 2)
+
+
+def transpose_and_reshape_views(x):
+    a = x.copy()
+    a.T[0] = a.T[0] * 3.0                  # writes a[:, 0]
+    a.reshape(-1)[1] = 5.0 * a[0, 0]       # writes a[0, 1]
+    b = a[::2]
+    b += 1.0
+    return np.sum(a ** 2)
+
+
+def rhs(du, u, p):
+    du[0] = p[0] * u[0] - p[1] * u[0] * u[1]
+    du[1] = p[1] * u[0] * u[1] - p[2] * u[1]
+
+
+def euler_with_in_place_rhs(u0, p):
+    u = u0.copy()
+    du = np.zeros(2)
+    for _ in range(50):
+        rhs(du, u, p)
+        u = u + 0.01 * du
+    return u[0] + u[1]
+
+
+def scale_into(out, x, s):
+    out[:] = x * s
+
+
+def same_array_twice(x, s):
+    y = x.copy()
+    scale_into(y, y, s)   # reads and writes the same array
+    return np.sum(y ** 2)
+
+
+def trajectory(x0, k):
+    state = x0.copy()
+    traj = []
+    for _ in range(10):
+        state[0] += k * state[1]
+        state[1] -= k * state[0]
+        traj.append(state.copy())
+    return np.sum(np.stack(traj) ** 2)
+
+
+class Simulator:
+    def __init__(self, x, v):
+        self.x = x.copy()
+        self.v = v.copy()
+        self.t = 0.0
+
+    def step(self, dt, k):
+        self.v -= dt * k * self.x
+        self.x += dt * self.v
+        self.t = self.t + dt
+
+
+def simulate(x0, k):
+    sim = Simulator(x0, np.zeros_like(x0))
+    for _ in range(20):
+        sim.step(0.05, k)
+    return np.sum(sim.x ** 2) + sim.t
+
+
+def mutate_argument_top_level(x):
+    x[0] = x[1] * 2.0
+    return np.sum(x ** 2)
