@@ -30,10 +30,11 @@ def _promote(x):
 
 
 def _run(f, args, kwargs):
-    if kwargs:
-        names = tuple(kwargs)
-        return runtime.callk(f, names, *args, *kwargs.values())
-    return runtime.call(f, *args)
+    with runtime.gc_paused():
+        if kwargs:
+            names = tuple(kwargs)
+            return runtime.callk(f, names, *args, *kwargs.values())
+        return runtime.call(f, *args)
 
 
 def _argnums_tuple(argnums, nargs):
@@ -48,7 +49,7 @@ def _pull(pb, ct, args):
     """Run a top-level pullback; returns the materialized cotangent of every positional arg."""
     if pb is None or ct is None:
         return tuple(tangents.materialize(None, a) for a in args)
-    with runtime.backward_scope():
+    with runtime.gc_paused(), runtime.backward_scope():
         cts = pb(ct)
         # array cotangents may sit in the shadow memory (kept by array identity)
         return tuple(tangents.materialize(c, a, leaf=shadow.total)

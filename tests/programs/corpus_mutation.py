@@ -145,3 +145,16 @@ def simulate(x0, k):
 def mutate_argument_top_level(x):
     x[0] = x[1] * 2.0
     return np.sum(x ** 2)
+
+
+def numpy_in_place_functions(x, v):
+    y = np.zeros(4)
+    np.add.at(y, np.array([0, 1, 1, 3]), v * x[:4])
+    z = np.empty(4)
+    np.copyto(z, x[:4] * 2.0)
+    w = np.empty(3)
+    w.fill(v)
+    out = np.empty(4)
+    np.multiply(x[:4], y, out=out)
+    np.sin(out, out=out)
+    return np.sum(y * z) + np.sum(w * x[:3]) + np.sum(out)

@@ -23,6 +23,7 @@ CASES = {
     "same_array_read_and_written": (M.same_array_twice, (rng.standard_normal(3), 1.7)),
     "trajectory_of_copies": (M.trajectory, (rng.standard_normal(2), 0.3)),
     "simulator_object_state": (M.simulate, (rng.standard_normal(3), 1.5)),
+    "add_at_copyto_fill_out": (M.numpy_in_place_functions, (rng.standard_normal(5), 0.7)),
 }
 
 
@@ -68,3 +69,21 @@ def test_object_state_after_grad_is_what_f_leaves():
     np.testing.assert_allclose(sim.x, reference.x)
     np.testing.assert_allclose(sim.v, reference.v)
     assert sim.t == pytest.approx(reference.t)
+
+
+def test_untrackable_in_place_operations_are_refused():
+    def f(x):
+        y = x.copy()
+        y.sort()
+        return np.sum(y * x)
+
+    with pytest.raises(mo.UnsupportedOperationError, match="np.sort"):
+        mo.grad(f)(np.array([3.0, 1.0, 2.0]))
+
+    def g(x):
+        y = x.copy()
+        y.resize(5)
+        return np.sum(y)
+
+    with pytest.raises(mo.UnsupportedOperationError, match="resize"):
+        mo.grad(g)(np.array([3.0, 1.0, 2.0]))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..frontend import core
 
-HELPERS = ("_mo_Shadow", "_mo_unpacked", "_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
+HELPERS = ("_mo_F", "_mo_Shadow", "_mo_unpacked", "_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
            "_mo_meth", "_mo_methk", "_mo_methv", "_mo_methg", "_mo_methgk", "_mo_methgv",
            "_mo_iter", "_mo_add")
 
@@ -201,7 +201,7 @@ class ReverseCodegen:
                 names.append(a.id)
         if not names:
             return None
-        guard = " and ".join(f"type({n}) is float" for n in names)
+        guard = " and ".join(f"type({n}) in _mo_F" for n in names)
         if s.op == "pow" and s.args[1].value < 1:
             guard += f" and {s.args[0].id} != 0.0"
         return guard

@@ -191,8 +191,14 @@ def _callk(f, names, values, with_fn):
     return wrap_call(out, _drop_first(pb), values, type(pb) is ShadowPullback)
 
 
+FAST_FLOATS = {float}   # scalar types the generated inline arithmetic handles (set by rules)
+OUT_HANDLER = []   # [handler] set by array rules: f(..., out=array) as "compute, then write"
+
+
 def _rule_with_kwargs(rule, args, kwargs, names):
     """Call ``rule`` with keywords; pullback returns cotangents for (args..., kwargs values in ``names`` order)."""
+    if OUT_HANDLER and kwargs.get("out") is not None:
+        return OUT_HANDLER[0](rule, args, kwargs, names, _rule_with_kwargs)
     if getattr(rule, "keyword_cotangents", False):
         out, pb = rule(*args, **kwargs)
         if pb is None:
@@ -781,6 +787,7 @@ def helper_values(op_names):
         "_mo_meth": meth, "_mo_methk": methk, "_mo_methv": methv,
         "_mo_methg": methg, "_mo_methgk": methgk, "_mo_methgv": methgv,
         "_mo_iter": iterate, "_mo_add": _add, "_mo_unpacked": unpacked, "_mo_Shadow": ShadowPullback,
+        "_mo_F": FAST_FLOATS,
     }
     for name in op_names:
         values[f"_mo_op_{name}"] = ops.OPS[name]
@@ -821,4 +828,37 @@ class backward_scope:
         for action in reversed(actions):
             action()
         _shadow.end()
+        return False
+
+
+# --------------------------------------------------------------------------- garbage collection
+
+import gc as _gc
+
+_gc_lock = _threading.Lock()
+_gc_pauses = [0]
+
+
+class gc_paused:
+    """Pause the cyclic garbage collector while a sweep runs.
+
+    A sweep allocates many small objects (pullbacks, tape entries) that stay alive until the
+    backward sweep; the collector would rescan all of them repeatedly, making long loops
+    quadratic. Reference counting still frees everything; collection resumes afterwards.
+    Nested and concurrent pauses are counted."""
+
+    def __enter__(self):
+        with _gc_lock:
+            if _gc_pauses[0] == 0:
+                self.was_enabled = _gc.isenabled()
+                _gc_pauses.append(self.was_enabled)
+                _gc.disable()
+            _gc_pauses[0] += 1
+        return self
+
+    def __exit__(self, *exc):
+        with _gc_lock:
+            _gc_pauses[0] -= 1
+            if _gc_pauses[0] == 0 and _gc_pauses.pop():
+                _gc.enable()
         return False

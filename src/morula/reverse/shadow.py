@@ -46,10 +46,11 @@ def same_memory(a, b):
 
 
 class Store:
-    __slots__ = ("buffers",)
+    __slots__ = ("buffers", "views")
 
     def __init__(self):
         self.buffers = {}   # id(root) -> (root, buffer, owned); a borrowed buffer is copied on write
+        self.views = {}     # id(x) -> (x, buffer, view of buffer like x): views are reused
 
 
 def begin():
@@ -93,7 +94,19 @@ def view(x, create=True):
         if not entry[2]:   # borrowed from a pullback: copy before writing into it
             buffer = buffer.copy()
             buffers[id(root)] = (root, buffer, True)
-    return buffer if x is root else hooks.view_into(buffer, root, x)
+    if x is root:
+        return buffer
+    return _cached_view(buffer, root, x, hooks)
+
+
+def _cached_view(buffer, root, x, hooks):
+    views = _state.store.views
+    cached = views.get(id(x))
+    if cached is not None and cached[0] is x and cached[1] is buffer:
+        return cached[2]
+    v = hooks.view_into(buffer, root, x)
+    views[id(x)] = (x, buffer, v)
+    return v
 
 
 def deposit(x, ct):
@@ -282,8 +295,12 @@ def wrap_rule(out, pb, args):
     when arrays are involved."""
     if pb is None:
         return out, None
+    if type(pb) is ShadowPullback:
+        return out, pb
     if type(out) in ARRAY_TYPES or involves_arrays(out) or _any_arrays(args):
-        return out, ShadowPullback(pb, args, out, "rule", len(args))
+        # a rule returning None writes into its arguments (np.copyto, ufunc.at): always run it
+        kind = "call" if out is None else "rule"
+        return out, ShadowPullback(pb, args, out, kind, len(args))
     return out, pb
 
 

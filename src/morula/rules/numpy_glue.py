@@ -9,13 +9,16 @@ read) and ``for row in x`` iteration of ``ndarray``.
 import numpy as np
 
 from ..errors import UnsupportedOperationError
-from ..reverse import ops, shadow
+from ..reverse import ops, runtime, shadow
 from ..reverse.runtime import record_redo
+from .registry import REGISTRY
 from ..tangents import unbroadcast
 
 for _t in (np.ndarray, np.float64, np.float32, np.float16, np.complex128, np.complex64,
            np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_, np.longdouble):
     ops.register_plain_type(_t)
+# np.float64 is a Python float: inline scalar arithmetic applies to it too
+runtime.FAST_FLOATS.add(np.float64)
 
 
 def _winners(shape, index):
@@ -42,10 +45,36 @@ def _has_advanced(index):
     return False
 
 
+def _scalar_setitem(x, index, value):
+    old = x[index]
+    x[index] = value
+
+    def scalar_setitem_pullback(g):
+        new = x[index]
+        x[index] = old
+        record_redo(lambda: x.__setitem__(index, new))
+        s = shadow.view(x)
+        if s is None:
+            return None, None, None
+        if g is not None:
+            s += g
+        d = s[index]
+        s[index] = 0
+        if type(value) is np.ndarray:
+            shadow.deposit(value, unbroadcast(d, value))
+            return None, None, None
+        return None, None, (float(d) if type(value) is float and x.dtype.kind != "c" else d)
+
+    return x, scalar_setitem_pullback
+
+
 def ndarray_setitem(x, index, value):
     """``x[index] = value`` in place. Reverse: the cotangent of the overwritten entries (in
     ``x``'s shadow, where every later read of that memory left it) goes to ``value`` and is
     zeroed; the overwritten values are restored first so earlier pullbacks see them."""
+    if type(index) is int and x.ndim == 1 or type(index) is tuple and len(index) == x.ndim \
+            and all(type(i) is int for i in index):
+        return _scalar_setitem(x, index, value)
     old = np.array(x[index], copy=True)
     x[index] = value
     repeated = _has_advanced(index)
@@ -83,7 +112,7 @@ def shadow_getitem(x, index):
             shadow.deposit(y, g)
             return None, None
         return y, view_getitem_pullback
-    repeated = _has_advanced(index)
+    repeated = type(index) is not int and _has_advanced(index)
 
     def getitem_pullback(g):
         s = shadow.view(x)
@@ -151,6 +180,143 @@ def scalar_getitem(x, index):
 
 
 ops.register_type_op("getitem", np.ndarray, shadow_getitem)
+
+
+# --------------------------------------------------------------------------- other in-place writes
+
+def _undo_write(x, index, old):
+    new = np.array(x[index], copy=True)
+    x[index] = old
+    record_redo(lambda: x.__setitem__(index, new))
+
+
+def out_argument(rule, args, kwargs, names, call_rule):
+    """``f(..., out=o)``: compute ``f(...)`` as usual, then write it into ``o`` (``o[...] = y``)."""
+    o = kwargs["out"]
+    if type(o) is tuple:
+        if len(o) != 1:
+            raise UnsupportedOperationError("morula: out= with several output arrays is not supported")
+        o = o[0]
+    rest = {k: v for k, v in kwargs.items() if k != "out"}
+    rest_names = tuple(n for n in names if n != "out")
+    y, pb = call_rule(rule, args, rest, rest_names)
+    y, y_pb = shadow.wrap_rule(y, pb, tuple(args) + tuple(rest[n] for n in rest_names))
+    _, write_pb = ndarray_setitem(o, Ellipsis, y)
+    n_rest = len(args) + len(rest_names)
+
+    def out_argument_pullback(g):
+        write_pb(g)   # the written entries' cotangent moves from shadow(o) to shadow(y)
+        cts = list(y_pb(None) if y_pb is not None else (None,) * n_rest)
+        by_name = dict(zip(rest_names, cts[len(args):]))
+        return tuple(cts[:len(args)]) + tuple(by_name.get(n) for n in names)
+
+    return o, shadow.ShadowPullback(out_argument_pullback, (), o, "call", 0)
+
+
+runtime.OUT_HANDLER.append(out_argument)
+
+
+def copyto_rule(dst, src, *rest, **kwargs):
+    nargs = 2 + len(rest)
+    where = kwargs.get("where", rest[1] if len(rest) > 1 else True)
+    mask = where if where is not True else Ellipsis
+    old = np.array(dst[mask], copy=True)
+    np.copyto(dst, src, *rest, **kwargs)
+
+    def copyto_pullback(g):
+        _undo_write(dst, mask, old)
+        s = shadow.view(dst)
+        if s is None:
+            return (None,) * nargs
+        if g is not None:
+            s += g
+        d = np.zeros_like(s)
+        d[mask] = s[mask]
+        s[mask] = 0
+        dsrc = unbroadcast(d, src)
+        if type(src) is np.ndarray:
+            shadow.deposit(src, dsrc)
+            dsrc = None
+        return (None, dsrc) + (None,) * (nargs - 2)
+
+    return None, copyto_pullback
+
+
+REGISTRY.add_function(np.copyto, copyto_rule)
+
+
+def fill_method(x, value):
+    old = x.copy()
+    x.fill(value)
+
+    def fill_pullback(g, seed):
+        _undo_write(x, Ellipsis, old)
+        s = shadow.view(x)
+        if s is None:
+            return seed, None
+        if seed is not None:
+            s += seed
+        dvalue = s.sum()
+        s[...] = 0
+        dvalue = float(np.real(dvalue)) if isinstance(value, (int, float)) else dvalue
+        return None, dvalue
+
+    return None, fill_pullback
+
+
+REGISTRY.add_method(np.ndarray, "fill", fill_method, mutating=True)
+
+
+def ufunc_at_method(ufunc, x, index, *values):
+    if ufunc not in (np.add, np.subtract):
+        raise UnsupportedOperationError(
+            f"morula: {ufunc.__name__}.at is not differentiable yet (only np.add.at and "
+            f"np.subtract.at). Fix: accumulate with np.add.at of the terms, or write a loop.")
+    old = np.array(x[index], copy=True)
+    ufunc.at(x, index, *values)
+    sign = 1.0 if ufunc is np.add else -1.0
+
+    def ufunc_at_pullback(g, seed):
+        _undo_write(x, index, old)
+        s = shadow.view(x)
+        if s is not None and g is not None:
+            s += g
+        if not values or s is None:
+            return (None, None, None) + (None,) * len(values)
+        value = values[0]
+        gathered = s[index] * sign   # every occurrence of a repeated index gets its entry's cotangent
+        dvalue = unbroadcast(gathered, value)
+        if type(value) is np.ndarray:
+            shadow.deposit(value, dvalue)
+            dvalue = None
+        return None, None, None, dvalue
+
+    return None, ufunc_at_pullback
+
+
+REGISTRY.add_method(np.ufunc, "at", ufunc_at_method, mutating=True)
+
+
+def _refuse(what, fix):
+    def refusing_method(x, *args, **kwargs):
+        raise UnsupportedOperationError(f"morula cannot differentiate {what}: {fix}")
+    return refusing_method
+
+
+REGISTRY.add_method(np.ndarray, "resize", _refuse(
+    "ndarray.resize (it reallocates the array in place)", "use np.resize(x, shape), which returns a new array."),
+    mutating=True)
+REGISTRY.add_method(np.ndarray, "sort", _refuse(
+    "ndarray.sort (an in-place sort)", "use y = np.sort(x)."), mutating=True)
+REGISTRY.add_method(np.ndarray, "partition", _refuse(
+    "ndarray.partition (in place)", "use y = np.partition(x, k)."), mutating=True)
+REGISTRY.add_method(np.ndarray, "put", _refuse(
+    "ndarray.put (in place)", "write x[np.unravel_index(idx, x.shape)] = v, or x.flat-free indexing."),
+    mutating=True)
+for _fn, _fix in ((np.put, "use x[np.unravel_index(idx, x.shape)] = v."),
+                  (np.place, "use x[mask] = values."), (np.putmask, "use x[mask] = values."),
+                  (np.random.shuffle, "use x = rng.permutation(x).")):
+    REGISTRY.add_function(_fn, _refuse(f"np.{_fn.__name__} (it writes into its argument)", _fix))
 ops.register_type_op("setitem", np.ndarray, ndarray_setitem)
 ops.register_type_op("iterate", np.ndarray, ndarray_iterate)
 ops.register_type_op("getitem", np.generic, scalar_getitem)
