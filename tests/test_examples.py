@@ -33,7 +33,7 @@ def run_main(module, tmp_path):
 
 def test_every_example_is_tested():
     scripts = sorted(p.stem for p in EXAMPLES.glob("[0-9]*.py"))
-    assert scripts == ["01_taylor_sine", "02_polynomial_fit", "03_digits_classifier"], (
+    assert scripts == ["01_taylor_sine", "02_polynomial_fit", "03_digits_classifier", "04_heat_equation"], (
         "a new example needs assertions in tests/test_examples.py")
 
 
@@ -86,3 +86,13 @@ def test_digits_classifier(tmp_path):
     assert result["final_loss"] < 0.5 * result["initial_loss"]
     if has_matplotlib():
         assert (tmp_path / "03_digits_classifier.png").stat().st_size > 0
+
+
+def test_heat_equation_inverse_problem(tmp_path):
+    example = load_example("04_heat_equation")
+    result = run_main(example, tmp_path)
+    assert result["gradient_difference"] < 1e-10      # in place == out of place
+    assert result["relative_error"] < 0.1              # the initial condition is recovered
+    assert result["relative_error"] < result["final_state_error"] / 3
+    if has_matplotlib():
+        assert (tmp_path / "04_heat_equation.png").stat().st_size > 0

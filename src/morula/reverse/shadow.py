@@ -168,7 +168,7 @@ def involves_arrays(value):
     t = type(value)
     if t in ARRAY_TYPES:
         return True
-    if t is tuple or t is list:
+    if t is tuple or t is list or isinstance(value, tuple):   # NamedTuples too (np.linalg results)
         for v in value:
             if type(v) in ARRAY_TYPES:
                 return True
@@ -264,7 +264,7 @@ def _collect_output(out, args, g):
             deposit(out, g)   # a view of an input: its cotangent already sits in the input's shadow
             return None, False
         return tangents.add(g, take(out)), True
-    if (t is tuple or t is list) and involves_arrays(out):
+    if isinstance(out, (tuple, list)) and involves_arrays(out):
         roots = _roots_of(args, None)
         items = tangents._items(g, len(out))
         collected, any_fresh = [], False
