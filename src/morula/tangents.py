@@ -229,6 +229,8 @@ def _items(ct, n, fields=None):
                 by_index[i] = add(by_index[i], ct.fields.get(name))
         return by_index
     items = list(ct)
+    if len(items) >= n:
+        return items[:n]
     return items + [None] * (n - len(items))
 
 

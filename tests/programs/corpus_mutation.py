@@ -158,3 +158,81 @@ def numpy_in_place_functions(x, v):
     np.multiply(x[:4], y, out=out)
     np.sin(out, out=out)
     return np.sum(y * z) + np.sum(w * x[:3]) + np.sum(out)
+
+
+class Box:
+    def __init__(self, v):
+        self.v = v
+
+
+def list_alias(x):
+    a = []
+    b = a
+    b.append(x * 2.0)
+    b.append(x * x)
+    return a[0] * 3.0 + a[-1]
+
+
+def dict_alias(x):
+    d = {}
+    e = d
+    e["k"] = x * 2.0
+    e.update({"j": x ** 3})
+    return d["k"] * 3.0 + d.get("j") + d.pop("k")
+
+
+def object_alias(x):
+    o = Box(1.0)
+    p = o
+    p.v = x * 2.0
+    q = [o, o]
+    q[1].v = q[0].v * x
+    return o.v * 3.0
+
+
+def nested_list_alias(x):
+    inner = [0.0, 1.0]
+    outer = [inner, inner]
+    inner[0] = x * 2.0
+    outer[1][1] = outer[0][0] * x
+    return outer[0][0] * 3.0 + inner[1]
+
+
+def append_helper(lst, v):
+    lst.append(v * v)
+    lst[0] = lst[0] * v
+
+
+def list_written_by_helper(x):
+    a = [x, 2.0]
+    append_helper(a, x)
+    return a[0] + a[2] * a[1]
+
+
+def list_methods_in_loop(x):
+    stack = []
+    for i in range(5):
+        stack.append(x * i)
+        if i % 2 == 1:
+            v = stack.pop()
+            stack.insert(0, v * 2.0)
+    stack.sort()
+    stack.reverse()
+    del stack[1]
+    return sum(stack) + stack[0] * stack[-1]
+
+
+def state_dict_threaded(x):
+    state = {"pos": x, "vel": 0.0, "trace": []}
+    for _ in range(6):
+        state["vel"] = state["vel"] - 0.2 * state["pos"]
+        state["pos"] = state["pos"] + 0.2 * state["vel"]
+        state["trace"].append(state["pos"])
+    return sum(state["trace"]) + state["vel"]
+
+
+def list_read_in_loop(xs):
+    total = 0.0
+    for i in range(len(xs)):
+        total = total + xs[i] * xs[len(xs) - 1 - i]
+    return total

@@ -24,6 +24,14 @@ CASES = {
     "trajectory_of_copies": (M.trajectory, (rng.standard_normal(2), 0.3)),
     "simulator_object_state": (M.simulate, (rng.standard_normal(3), 1.5)),
     "add_at_copyto_fill_out": (M.numpy_in_place_functions, (rng.standard_normal(5), 0.7)),
+    "list_alias": (M.list_alias, (0.7,)),
+    "dict_alias": (M.dict_alias, (0.7,)),
+    "object_alias": (M.object_alias, (0.7,)),
+    "nested_list_alias": (M.nested_list_alias, (0.7,)),
+    "list_written_by_helper": (M.list_written_by_helper, (0.7,)),
+    "list_methods_in_loop": (M.list_methods_in_loop, (0.7,)),
+    "state_dict_threaded": (M.state_dict_threaded, (0.7,)),
+    "list_read_in_loop": (M.list_read_in_loop, ([0.5, 1.5, -2.0, 3.0],)),
 }
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..frontend import core
 
-HELPERS = ("_mo_F", "_mo_Shadow", "_mo_unpacked", "_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
+HELPERS = ("_mo_take", "_mo_F", "_mo_Shadow", "_mo_unpacked", "_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
            "_mo_meth", "_mo_methk", "_mo_methv", "_mo_methg", "_mo_methgk", "_mo_methgv",
            "_mo_iter", "_mo_add")
 
@@ -136,6 +136,10 @@ class ReverseCodegen:
         # the reversed statements were collected innermost-last; bwd holds them in reverse order
         for indent, text, line in bwd.lines:
             body.emit(indent + 1, text, line)
+        if fn.args.kwarg is not None and fn.args.kwarg.arg in self.active:
+            # **kwargs is a dict Python builds for this call: its shadow cotangent goes back here
+            kw = fn.args.kwarg.arg
+            body.emit(3, f"_d_{kw} = _mo_take({kw}, _d_{kw})", ret.line)
         param_cts = "".join(f"_d_{p}, " for p in fn.params)
         closure = "{" + ", ".join(f"{n!r}: _d_{n}" for n in fn.freevars if n in self.active) + "}" \
             if any(n in self.active for n in fn.freevars) else "None"

@@ -17,6 +17,7 @@ from .. import tangents
 from ..errors import MissingRuleError, UnsupportedOperationError
 from ..rules.registry import REGISTRY
 from . import runtime
+from . import shadow
 from .shadow import ARRAY_TYPES, ShadowPullback, deposit, same_memory, wrap_call, wrap_rule
 
 _functions = REGISTRY.functions
@@ -188,21 +189,44 @@ def _sequence_ct(n, index, g, kind):
     return ct if kind is list else tuple(ct)
 
 
+def _read_pullback(x, key, out):
+    """Reading ``x[key]`` (or ``x.key``) of a list, dict or object: an immutable value's cotangent
+    goes into ``x``'s shadow at ``key``; a mutable value keeps its own shadow (an alias)."""
+    if shadow.kind(out) is not None:
+        def alias_read_pullback(g):
+            shadow.deposit(out, g)
+            return None, None
+        return alias_read_pullback
+
+    def item_read_pullback(g):
+        shadow.item_deposit(x, key, g)
+        return None, None
+    return item_read_pullback
+
+
 def getitem(x, index):
     t = type(x)
-    if t is list or t is tuple:
+    if t is list:
+        out = x[index]
+        if type(index) is slice:
+            positions = range(*index.indices(len(x)))
+
+            def list_slice_pullback(g):
+                for i, c in zip(positions, g or ()):
+                    shadow.item_deposit(x, i, c)
+                return None, None
+            return wrap_rule(out, list_slice_pullback, (x, index))
+        return out, _read_pullback(x, index % len(x) if index < 0 else index, out)
+    if t is tuple:
         out = x[index]
         n = len(x)
 
-        def sequence_getitem_pullback(g):
-            return _sequence_ct(n, index, g, t), None
-        return out, sequence_getitem_pullback
+        def tuple_getitem_pullback(g):
+            return _sequence_ct(n, index, g, tuple), None
+        return out, tuple_getitem_pullback
     if t is dict:
         out = x[index]
-
-        def dict_getitem_pullback(g):
-            return {index: g}, None
-        return out, dict_getitem_pullback
+        return out, _read_pullback(x, index, out)
     rule = _type_rule("getitem", t)
     if rule is not None:
         out, pb = rule(x, index)
@@ -211,13 +235,16 @@ def getitem(x, index):
     if method is not None:
         out, pb = runtime._call_python(method, (x, index), None)
         return _stripped(out, pb, (x, index))
-    if isinstance(x, (list, tuple)):  # NamedTuple and other subclasses
+    if isinstance(x, tuple):  # NamedTuple and other subclasses
         out = x[index]
         n = len(x)
 
         def subclass_getitem_pullback(g):
             return _sequence_ct(n, index, g, tuple), None
         return out, subclass_getitem_pullback
+    if isinstance(x, (list, dict)):
+        out = x[index]
+        return out, _read_pullback(x, index, out)
     out = x[index]
     if runtime.is_constant(out):
         return out, None
@@ -227,40 +254,20 @@ def getitem(x, index):
 def setitem(x, index, value):
     """``x[index] = value``; the op's output is ``x`` itself (rebinding the name)."""
     t = type(x)
-    if t is list:
-        n = len(x)
-        old = x[index]
+    if t is list or t is dict:
+        if t is list and type(index) is slice:
+            return _list_slice_setitem(x, index, value)
+        key = index % len(x) if t is list and index < 0 else index
         x[index] = value
 
-        def list_setitem_pullback(g):
-            if g is None:
-                return None, None, None
-            g = list(g) + [None] * (n - len(g))
-            if isinstance(index, slice):
-                dvalue = [g[i] for i in range(*index.indices(n))]
-                for i in range(*index.indices(n)):
-                    g[i] = None
-                # a slice assignment may change the length; only same-length writes are supported
-            else:
-                dvalue = g[index]
-                g[index] = None
-            return g, None, dvalue
-        if isinstance(index, slice) and len(range(*index.indices(n))) != len(value):
-            x[index] = old
-            raise UnsupportedOperationError(
-                f"{runtime._user_site()}: slice assignment that changes a list's length is not "
-                "differentiable yet; build a new list instead.")
-        return x, list_setitem_pullback
-    if t is dict:
-        x[index] = value
-
-        def dict_setitem_pullback(g):
-            if g is None:
-                return None, None, None
-            g = dict(g)
-            dvalue = g.pop(index, None)
-            return g, None, dvalue
-        return x, dict_setitem_pullback
+        def container_setitem_pullback(g):
+            shadow.deposit(x, g)   # a local cotangent of the container after the write
+            dvalue = shadow.item_take(x, key)
+            if shadow.kind(value) is not None:
+                shadow.deposit(value, dvalue)
+                dvalue = None
+            return None, None, dvalue
+        return x, container_setitem_pullback
     rule = _type_rule("setitem", t)
     if rule is not None:
         return rule(x, index, value)
@@ -282,22 +289,41 @@ def setitem(x, index, value):
         f"{t.__name__}; use a list, dict or NumPy array, or register a rule.")
 
 
+def _list_slice_setitem(x, index, value):
+    n = len(x)
+    positions = list(range(*index.indices(n)))
+    items = list(value)
+    if len(items) != len(positions):
+        raise UnsupportedOperationError(
+            f"{runtime._user_site()}: slice assignment that changes a list's length is not "
+            "differentiable yet; build a new list instead.")
+    x[index] = items
+
+    def list_slice_setitem_pullback(g):
+        shadow.deposit(x, g)
+        dvalue = [shadow.item_take(x, i) for i in positions]
+        return None, None, (dvalue if type(value) is list else tuple(dvalue))
+    return x, list_slice_setitem_pullback
+
+
 def delitem(x, index):
     t = type(x)
     if t is list and isinstance(index, int):
-        n = len(x)
-        i = index % n
+        position = index % len(x)
         del x[index]
 
         def list_delitem_pullback(g):
-            if g is None:
-                return None, None
-            g = list(g) + [None] * (n - 1 - len(g))
-            return g[:i] + [None] + g[i:], None
+            shadow.deposit(x, g)
+            shadow.list_insert(x, position, None)
+            return None, None
         return x, list_delitem_pullback
     if t is dict:
         del x[index]
-        return x, (lambda g: (None if g is None else dict(g), None))
+
+        def dict_delitem_pullback(g):
+            shadow.deposit(x, g)
+            return None, None
+        return x, dict_delitem_pullback
     raise UnsupportedOperationError(
         f"{runtime._user_site()}: morula cannot differentiate `del` on a {t.__name__}"
         f"{' with a slice' if isinstance(index, slice) else ''}; build a new container instead.")
@@ -329,7 +355,9 @@ def getattr_op(obj, name):
         def bound_method_attr_pullback(g):
             return g, None   # a bound method's cotangent is its object's
         return value, bound_method_attr_pullback
-    if t.__flags__ & (1 << 9) or isinstance(obj, type):  # a Python class (heap type) or a class object
+    if shadow.kind(obj) is shadow.OBJECT:
+        return value, _read_pullback(obj, name, value)
+    if t.__flags__ & (1 << 9) or isinstance(obj, type):  # other Python objects, class objects
         def attribute_pullback(g):
             return tangents.ObjectCotangent({name: g}), None
         return value, attribute_pullback
@@ -354,25 +382,33 @@ def setattr_back(obj, name, value):
     current = getattr(obj, name, None)
     if current is value or (type(value) in ARRAY_TYPES and type(current) in ARRAY_TYPES
                             and same_memory(current, value)):
-        return obj, _setattr_pullback(name)
+        return obj, _setattr_pullback(obj, name, value)
     return setattr_op(obj, name, value)
 
 
-def _setattr_pullback(name):
+def _setattr_pullback(obj, name, value):
+    if shadow.kind(obj) is not shadow.OBJECT:
+        def plain_setattr_pullback(g):
+            if isinstance(g, tangents.ObjectCotangent):
+                fields = dict(g.fields)
+                dvalue = fields.pop(name, None)
+                return tangents.ObjectCotangent(fields), None, dvalue
+            return g, None, None
+        return plain_setattr_pullback
+
     def setattr_pullback(g):
-        if g is None:
-            return None, None, None
-        if isinstance(g, tangents.ObjectCotangent):
-            fields = dict(g.fields)
-            dvalue = fields.pop(name, None)
-            return tangents.ObjectCotangent(fields), None, dvalue
-        return g, None, None
+        shadow.deposit(obj, g)   # a local cotangent of the object after the write
+        dvalue = shadow.item_take(obj, name)
+        if shadow.kind(value) is not None:
+            shadow.deposit(value, dvalue)
+            dvalue = None
+        return None, None, dvalue
     return setattr_pullback
 
 
 def setattr_op(obj, name, value):
     setattr(obj, name, value)
-    return obj, _setattr_pullback(name)
+    return obj, _setattr_pullback(obj, name, value)
 
 
 # --------------------------------------------------------------------------- displays
@@ -386,6 +422,8 @@ def _display(kind):
             if g is None:
                 return (None,) * n
             return tuple(tangents._items(g, n))
+        if kind is list:
+            return wrap_rule(out, display_pullback, items)
         return out, display_pullback
     return display
 
@@ -400,7 +438,7 @@ def dict_display(*keys_and_values):
             cts.append(None)
             cts.append(g.get(k) if g else None)
         return tuple(cts)
-    return out, dict_display_pullback
+    return wrap_rule(out, dict_display_pullback, keys_and_values)
 
 
 def dict_merge(*parts):
@@ -424,7 +462,7 @@ def dict_merge(*parts):
             else:
                 cts[2 * j + 1] = g.pop(key, None)
         return tuple(cts)
-    return out, dict_merge_pullback
+    return wrap_rule(out, dict_merge_pullback, parts)
 
 
 def _star_display(kind):
@@ -454,7 +492,9 @@ def _star_display(kind):
                     cts.append(None if all(c is None for c in chunk) else
                                (list(chunk) if pt is list else tuple(chunk)))
             return tuple(cts)
-        return out, star_display_pullback
+        if kind is tuple:
+            return out, star_display_pullback
+        return wrap_rule(out, star_display_pullback, (spec,) + parts)
     return star_display
 
 
@@ -469,18 +509,21 @@ def unpack_rest(seq, start, stop):
         for i, c in zip(range(start, end), g or ()):
             ct[i] = c
         return (ct if type(seq) is list else tuple(ct)), None, None
-    return out, unpack_rest_pullback
+    return wrap_rule(out, unpack_rest_pullback, (seq, start, stop))
 
 
 def list_append(lst, value):
+    position = len(lst)
     lst.append(value)
-    n = len(lst)
 
     def list_append_pullback(g):
-        if g is None:
-            return None, None
-        g = list(g) + [None] * (n - len(g))
-        return g[: n - 1], g[n - 1]
+        shadow.deposit(lst, g)
+        dvalue = shadow.item_take(lst, position)
+        shadow.list_truncate(lst, position)
+        if shadow.kind(value) is not None:
+            shadow.deposit(value, dvalue)
+            dvalue = None
+        return None, dvalue
     return lst, list_append_pullback
 
 

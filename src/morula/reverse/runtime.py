@@ -13,6 +13,7 @@ closure's captured variables); method pullbacks take ``(dout, dself_after)``
 and return ``(dself_before, *dargs)``.
 """
 
+import collections.abc
 import functools
 import operator
 import sys
@@ -68,6 +69,8 @@ def is_constant(value):
         return True
     if isinstance(value, type):
         return True
+    if isinstance(value, (collections.abc.Set, collections.abc.Sequence)) and not t.__flags__ & (1 << 9):
+        return all(is_constant(v) for v in value)   # deque, set, array.array, ...
     fields = getattr(value, "__dict__", None)
     if fields is not None and t.__flags__ & (1 << 9):
         # an instance of a Python class: constant when none of its fields holds a float
@@ -345,8 +348,8 @@ def _refuse_argument_writes(f, mutated, args, kwargs, self_seeded):
             value = kwargs[name]
         else:
             continue
-        if type(value) in _IMMUTABLE or type(value) in ARRAY_TYPES:
-            continue   # arrays: their cotangents are kept by identity (shadow), writes are fine
+        if type(value) in _IMMUTABLE or type(value) in ARRAY_TYPES or _shadow.kind(value) is not None:
+            continue   # arrays, lists, dicts, objects: cotangents kept by identity (shadow)
         raise UnsupportedOperationError(
             f"{f.__code__.co_filename}:{line}: {f.__qualname__} writes into its argument "
             f"{name!r} ({type(value).__name__}) in place, called from {_user_site() or 'here'}. "
@@ -456,7 +459,7 @@ def _construct(cls, args, kwargs):
         if forward is None:
             if _is_dataclass(cls):
                 out = cls(*args, **kwargs)
-                return out, _dataclass_pullback(cls, len(args), tuple(kwargs))
+                return out, _dataclass_pullback(cls, len(args), tuple(kwargs), out)
             out = cls(*args, **kwargs)
             if is_constant(out) or not _holds_inexact(out):
                 return out, None
@@ -468,6 +471,7 @@ def _construct(cls, args, kwargs):
         nparams = len(layout[4])
 
         def constructor_pullback(g):
+            g = _add(g, _shadow.take(obj))   # what reads of the new object left in its shadow
             seed = (g,) + (None,) * (nparams - 1)
             pcts, ccts = back(None, seed)
             return (None,) + _map_param_cts(layout, pcts, nargs, names)[1:]
@@ -487,11 +491,12 @@ def _holds_inexact(obj):
     return any(tangents.is_inexact(v) for v in getattr(obj, "__dict__", {}).values())
 
 
-def _dataclass_pullback(cls, nargs, names):
+def _dataclass_pullback(cls, nargs, names, obj):
     import dataclasses
     fields = [f.name for f in dataclasses.fields(cls) if f.init]
 
     def dataclass_pullback(g):
+        g = _add(g, _shadow.take(obj))
         by_name = g.fields if isinstance(g, tangents.ObjectCotangent) else {}
         pos = tuple(by_name.get(fields[i]) if i < len(fields) else None for i in range(nargs))
         return (None,) + pos + tuple(by_name.get(n) for n in names)
@@ -629,7 +634,7 @@ def _resolve_method(obj, name, args, kwargs):
             d_self = tangents.ObjectCotangent({name: cts[0]}) if cts[0] is not None else None
             return (_add(seed, d_self),) + tuple(cts[1:])
         return out, stored_function_pullback
-    if name in _KNOWN_MUTATORS and not is_constant(obj):
+    if name in _KNOWN_MUTATORS and not (is_constant(obj) and all(is_constant(a) for a in args)):
         raise UnsupportedOperationError(
             f"{_user_site() or ''}: morula cannot differentiate the in-place method "
             f"{t.__name__}.{name}, which changes its object in a way morula cannot see. "
@@ -733,15 +738,21 @@ def iterate(xs):
     t = type(xs)
     if t is range:
         return xs, None
-    if t is list or t is tuple:
+    if t is list:
+        def list_iteration_pullback(cts):
+            for i, c in enumerate(cts):
+                if c is not None:
+                    _shadow.item_deposit(xs, i, c)
+            return None
+        return xs, list_iteration_pullback
+    if t is tuple:
         n = len(xs)
 
-        def sequence_iteration_pullback(cts):
+        def tuple_iteration_pullback(cts):
             if all(c is None for c in cts):
                 return None
-            cts = list(cts) + [None] * (n - len(cts))
-            return cts if t is list else tuple(cts)
-        return xs, sequence_iteration_pullback
+            return tuple(cts) + (None,) * (n - len(cts))
+        return xs, tuple_iteration_pullback
     if t is dict:
         return list(xs), None
     rule = _iteration_rules.get(t)
@@ -768,11 +779,18 @@ def register_iteration(cls, rule):
 
 # --------------------------------------------------------------------------- helper table
 
+def _take_shadow(x, local):
+    return _add(local, _shadow.take(x))
+
+
 def unpacked(value, cts):
     """Cotangent of a non-tuple ``value`` that was unpacked, from its elements' cotangents."""
     t = type(value)
     if t is list:
-        return list(cts)
+        for i, c in enumerate(cts):
+            if c is not None:
+                _shadow.item_deposit(value, i, c)
+        return None
     if isinstance(value, tuple):
         return tuple(cts)
     items, pb = iterate(value)
@@ -787,7 +805,7 @@ def helper_values(op_names):
         "_mo_meth": meth, "_mo_methk": methk, "_mo_methv": methv,
         "_mo_methg": methg, "_mo_methgk": methgk, "_mo_methgv": methgv,
         "_mo_iter": iterate, "_mo_add": _add, "_mo_unpacked": unpacked, "_mo_Shadow": ShadowPullback,
-        "_mo_F": FAST_FLOATS,
+        "_mo_F": FAST_FLOATS, "_mo_take": _take_shadow,
     }
     for name in op_names:
         values[f"_mo_op_{name}"] = ops.OPS[name]

@@ -1,8 +1,10 @@
-"""Shadow memory: the cotangents of mutable arrays, kept by array identity during a backward sweep.
+"""Shadow memory: the cotangents of mutable objects, kept by identity during a backward sweep.
 
-In: cotangents for arrays, deposited by pullbacks; array types registered by rules
-(``register_array_type``). Out: per-array cotangent buffers that all aliases and views
-of one array share, and pullback wrappers that route array cotangents through them.
+In: cotangents deposited by pullbacks for arrays, lists, dicts and instances of Python
+classes; array types registered by rules (``register_array_type``). Out: one cotangent
+per object that all its aliases share (per-array buffers whose views are views of the
+root's buffer; per-list lists, per-dict dicts, per-object field dicts), and pullback
+wrappers that route cotangents of mutable values through them.
 
 Why: an array can be read under several names, through views, and written in place
 (``u[1:-1] += ...``, ``out[i] = v``, a function filling its argument). The reverse of a
@@ -46,11 +48,12 @@ def same_memory(a, b):
 
 
 class Store:
-    __slots__ = ("buffers", "views")
+    __slots__ = ("buffers", "views", "items")
 
     def __init__(self):
         self.buffers = {}   # id(root) -> (root, buffer, owned); a borrowed buffer is copied on write
         self.views = {}     # id(x) -> (x, buffer, view of buffer like x): views are reused
+        self.items = {}     # id(container) -> (container, list/dict of item cotangents)
 
 
 def begin():
@@ -110,8 +113,11 @@ def _cached_view(buffer, root, x, hooks):
 
 
 def deposit(x, ct):
-    """Add cotangent ``ct`` of array ``x`` into its shadow."""
+    """Add cotangent ``ct`` of ``x`` (an array or a tracked container) into its shadow."""
     if ct is None:
+        return
+    if type(x) not in ARRAY_TYPES:
+        _whole_deposit(x, ct)
         return
     hooks = _hooks[type(x)]
     root = hooks.root_of(x)
@@ -133,6 +139,8 @@ def deposit(x, ct):
 def take(x):
     """Remove and return the shadow of ``x`` (a fresh array: nothing refers to it before it
     existed). The result must not be written into."""
+    if type(x) not in ARRAY_TYPES:
+        return _whole_take(x)
     hooks = _hooks[type(x)]
     root = hooks.root_of(x)
     buffers = _store().buffers
@@ -149,9 +157,11 @@ def take(x):
 
 
 def total(x, local):
-    """The whole cotangent of ``x`` at the end: local part plus, for an array, its shadow."""
+    """The whole cotangent of ``x`` at the end: local part plus its shadow, if it has one."""
     if type(x) not in ARRAY_TYPES:
-        return local
+        if kind(x) is None:
+            return local
+        return tangents.add(local, _whole_peek(x))
     hooks = _hooks[type(x)]
     root = hooks.root_of(x)
     entry = _store().buffers.get(id(root))
@@ -161,29 +171,167 @@ def total(x, local):
     return tangents.add(local, s.copy())
 
 
+# --------------------------------------------------------------------------- lists, dicts, objects
+# A container's shadow is a Python list (positions), dict (keys) or dict (attribute names) of
+# cotangents. List positions are recorded by the forward pass, so the shadow follows the list's
+# length backwards through appends and pops regardless of the list's final state.
+
+LIST, DICT, OBJECT = "list", "dict", "object"
+_HEAPTYPE = 1 << 9
+_kinds = {list: LIST, dict: DICT}
+_NOT_TRACKED = (tuple, type, frozenset)
+
+
+def kind(x):
+    """'array', 'list', 'dict', 'object' (instance of a Python class) or None (immutable/other)."""
+    t = type(x)
+    try:
+        return _kinds[t]
+    except KeyError:
+        pass
+    if t in ARRAY_TYPES:
+        k = "array"
+    elif issubclass(t, list):
+        k = LIST
+    elif issubclass(t, dict):
+        k = DICT
+    elif t.__flags__ & _HEAPTYPE and not issubclass(t, _NOT_TRACKED) and hasattr(x, "__dict__") \
+            and not callable(getattr(t, "__get__", None)):
+        k = OBJECT
+    else:
+        k = None
+    _kinds[t] = k
+    return k
+
+
+def _container(x, create=True):
+    items = _store().items
+    entry = items.get(id(x))
+    if entry is None:
+        if not create:
+            return None
+        ct = [] if kind(x) is LIST else {}
+        items[id(x)] = (x, ct)
+        return ct
+    return entry[1]
+
+
+def item_deposit(x, key, g):
+    """Add ``g`` to the cotangent of ``x[key]`` (``x.key`` for objects)."""
+    if g is None:
+        return
+    ct = _container(x)
+    if type(ct) is list:
+        if len(ct) <= key:
+            ct.extend([None] * (key + 1 - len(ct)))
+        ct[key] = g if ct[key] is None else tangents.add(ct[key], g)
+    else:
+        old = ct.get(key)
+        ct[key] = g if old is None else tangents.add(old, g)
+
+
+def item_take(x, key):
+    """Remove and return the cotangent of ``x[key]`` (the entry is being overwritten)."""
+    ct = _container(x, create=False)
+    if ct is None:
+        return None
+    if type(ct) is list:
+        if key < len(ct):
+            g, ct[key] = ct[key], None
+            return g
+        return None
+    return ct.pop(key, None)
+
+
+def list_truncate(x, n):
+    """Shorten a list's shadow to ``n`` entries (reversing appends); returns the removed cotangents."""
+    ct = _container(x, create=False)
+    if ct is None or len(ct) <= n:
+        return []
+    tail = ct[n:]
+    del ct[n:]
+    return tail
+
+
+def list_insert(x, position, g):
+    ct = _container(x)
+    if len(ct) < position:
+        ct.extend([None] * (position - len(ct)))
+    ct.insert(position, g)
+
+
+def list_delete(x, position):
+    ct = _container(x, create=False)
+    if ct is None or position >= len(ct):
+        return None
+    return ct.pop(position)
+
+
+def list_permute(x, order, n):
+    """Reverse a reordering: position ``k`` of the new order held old position ``order[k]``."""
+    ct = _container(x, create=False)
+    if ct is None:
+        return
+    ct.extend([None] * (n - len(ct)))
+    old = [None] * n
+    for k, i in enumerate(order):
+        old[i] = ct[k]
+    ct[:] = old
+
+
+def _as_local(x, ct):
+    if ct is None:
+        return None
+    k = kind(x)
+    if k is OBJECT:
+        return tangents.ObjectCotangent({n: v for n, v in ct.items() if v is not None}) or None
+    if k is LIST:
+        return list(ct) + [None] * (len(x) - len(ct)) if len(ct) < len(x) else list(ct)
+    return dict(ct)
+
+
+def _whole_deposit(x, g):
+    k = kind(x)
+    if k is LIST:
+        if type(g) not in (list, tuple):
+            return g
+        for i, c in enumerate(g):
+            if c is not None:
+                item_deposit(x, i, c)
+        return None
+    fields = g.fields if isinstance(g, tangents.ObjectCotangent) else g if type(g) is dict else None
+    if fields is None:
+        return g
+    for key, c in fields.items():
+        if c is not None:
+            item_deposit(x, key, c)
+    return None
+
+
+def _whole_take(x):
+    entry = _store().items.pop(id(x), None)
+    return None if entry is None else _as_local(x, entry[1])
+
+
+def _whole_peek(x):
+    entry = _store().items.get(id(x))
+    return None if entry is None else _as_local(x, entry[1])
+
+
 # --------------------------------------------------------------------------- classification
 
 def involves_arrays(value):
-    """Does ``value`` hold an array, at the top level or one container level down?"""
+    """Does ``value`` hold a mutable tracked value (array, list, dict, object), at the top level or
+    one tuple level down?"""
     t = type(value)
-    if t in ARRAY_TYPES:
-        return True
-    if t is tuple or t is list or isinstance(value, tuple):   # NamedTuples too (np.linalg results)
+    if t is float or t is int or t is bool or t is str or value is None:
+        return False
+    if t is tuple or isinstance(value, tuple):   # NamedTuples too (np.linalg results)
         for v in value:
-            if type(v) in ARRAY_TYPES:
+            if type(v) in ARRAY_TYPES or kind(v) is not None:
                 return True
         return False
-    if t is dict:
-        for v in value.values():
-            if type(v) in ARRAY_TYPES:
-                return True
-        return False
-    fields = getattr(value, "__dict__", None)
-    if fields is not None and type(fields) is dict and t.__flags__ & (1 << 9):   # a Python object
-        for v in fields.values():
-            if type(v) in ARRAY_TYPES:
-                return True
-    return False
+    return kind(value) is not None
 
 
 def _roots_of(args, hooks_cache):
@@ -200,22 +348,21 @@ def _roots_of(args, hooks_cache):
 
 
 def _deposit_structure(arg, ct):
-    """Deposit the array parts of ``ct`` (cotangent of ``arg``); return what remains."""
+    """Deposit the cotangent ``ct`` of ``arg`` where ``arg`` is mutable (shadow); return what
+    remains for the local (immutable) part."""
     if ct is None:
         return None
     t = type(arg)
     if t in ARRAY_TYPES:
         deposit(arg, ct)
         return None
-    if (t is tuple or t is list) and type(ct) in (tuple, list):
+    if t is tuple and type(ct) in (tuple, list):
         rest = [_deposit_structure(a, c) for a, c in zip(arg, ct)]
         if all(r is None for r in rest):
             return None
-        return type(ct)(rest)
-    if t is dict and type(ct) is dict:
-        rest = {k: _deposit_structure(arg.get(k), c) for k, c in ct.items() if k in arg}
-        rest = {k: v for k, v in rest.items() if v is not None}
-        return rest or None
+        return tuple(rest)
+    if kind(arg) is not None:
+        return _whole_deposit(arg, ct)
     return ct
 
 
@@ -264,7 +411,13 @@ def _collect_output(out, args, g):
             deposit(out, g)   # a view of an input: its cotangent already sits in the input's shadow
             return None, False
         return tangents.add(g, take(out)), True
-    if isinstance(out, (tuple, list)) and involves_arrays(out):
+    k = kind(out)
+    if k is not None and k != "array":
+        if _is_among(out, args):      # an existing object (an argument or one of its items)
+            _whole_deposit(out, g)
+            return None, False
+        return tangents.add(g, _whole_take(out)), True
+    if isinstance(out, tuple) and involves_arrays(out):
         roots = _roots_of(args, None)
         items = tangents._items(g, len(out))
         collected, any_fresh = [], False
@@ -288,6 +441,22 @@ def _collect_output(out, args, g):
             return None, True
         return (type(out)(collected) if t is tuple and not hasattr(out, "_fields") else tuple(collected)), True
     return g, True
+
+
+def _is_among(out, args):
+    for a in args:
+        if a is out:
+            return True
+        t = type(a)
+        if t is tuple or t is list:
+            for v in a:
+                if v is out:
+                    return True
+        elif t is dict:
+            for v in a.values():
+                if v is out:
+                    return True
+    return False
 
 
 def wrap_rule(out, pb, args):
@@ -315,10 +484,11 @@ def wrap_call(out, pb, args, always=False):
 
 
 def _any_arrays(args):
+    """Does any argument hold a value whose cotangent may live in the shadow?"""
     for a in args:
         t = type(a)
-        if t in ARRAY_TYPES:
-            return True
-        if t is not float and t is not int and involves_arrays(a):
+        if t is float or t is int:
+            continue
+        if t in ARRAY_TYPES or involves_arrays(a):
             return True
     return False

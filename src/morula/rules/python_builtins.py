@@ -17,7 +17,7 @@ import random
 import time
 
 from .. import tangents
-from ..reverse import runtime
+from ..reverse import runtime, shadow
 from .registry import REGISTRY, method_rule, nondiff, nondiff_method, rrule
 
 _add = tangents.add
@@ -314,6 +314,10 @@ def getattr_rule(obj, name, *default):
 
 # --------------------------------------------------------------------------- list and dict methods
 
+# Mutating list methods: the list's cotangent lives in its shadow (by identity, see
+# reverse/shadow.py); the reverse of each method edits the shadow at the positions the
+# forward call recorded. ``seed`` is a local cotangent of the list after the call.
+
 @method_rule(list, "append", mutating=True)
 def list_append_method(lst, value):
     from ..reverse.ops import list_append
@@ -332,11 +336,13 @@ def list_extend_method(lst, values):
     lst.extend(items)
 
     def list_extend_pullback(g, seed):
-        if seed is None:
-            return None, None
-        seed = list(seed) + [None] * (n + len(items) - len(seed))
-        tail = seed[n:]
-        return seed[:n], (pb(tail) if pb is not None else None)
+        shadow.deposit(lst, seed)
+        tail = shadow.list_truncate(lst, n)
+        tail += [None] * (len(items) - len(tail))
+        for i, v in enumerate(items):
+            if shadow.kind(v) is not None:
+                tail[i] = None
+        return None, (pb(tail) if pb is not None and any(c is not None for c in tail) else None)
     return None, list_extend_pullback
 
 
@@ -347,10 +353,9 @@ def list_insert_method(lst, index, value):
     lst.insert(index, value)
 
     def list_insert_pullback(g, seed):
-        if seed is None:
-            return None, None, None
-        seed = list(seed) + [None] * (n + 1 - len(seed))
-        return seed[:position] + seed[position + 1:], None, seed[position]
+        shadow.deposit(lst, seed)
+        dvalue = shadow.list_delete(lst, position)
+        return None, None, (None if shadow.kind(value) is not None else dvalue)
     return None, list_insert_pullback
 
 
@@ -362,8 +367,12 @@ def list_pop_method(lst, *index):
     out = lst.pop(i)
 
     def list_pop_pullback(g, seed):
-        seed = list(seed or ()) + [None] * (n - 1 - len(seed or ()))
-        return (seed[:position] + [g] + seed[position:],) + (None,) * len(index)
+        shadow.deposit(lst, seed)
+        if shadow.kind(out) is not None:
+            shadow.deposit(out, g)
+            g = None
+        shadow.list_insert(lst, position, g)
+        return (None,) + (None,) * len(index)
     return out, list_pop_pullback
 
 
@@ -374,10 +383,13 @@ def list_copy_method(lst):
 
 @method_rule(list, "reverse", mutating=True)
 def list_reverse_method(lst):
+    n = len(lst)
     lst.reverse()
 
     def list_reverse_pullback(g, seed):
-        return (None if seed is None else list(seed)[::-1]),
+        shadow.deposit(lst, seed)
+        shadow.list_permute(lst, list(range(n - 1, -1, -1)), n)
+        return (None,)
     return None, list_reverse_pullback
 
 
@@ -388,13 +400,9 @@ def list_sort_method(lst, *, key=None, reverse=False):
     lst[:] = [lst[i] for i in order]
 
     def list_sort_pullback(g, seed):
-        if seed is None:
-            return (None,)
-        seed = list(seed) + [None] * (len(order) - len(seed))
-        ct = [None] * len(order)
-        for position, i in enumerate(order):
-            ct[i] = seed[position]
-        return (ct,)
+        shadow.deposit(lst, seed)
+        shadow.list_permute(lst, order, len(order))
+        return (None,)
     return None, list_sort_pullback
 
 
@@ -402,7 +410,13 @@ def list_sort_method(lst, *, key=None, reverse=False):
 def list_clear_method(lst):
     n = len(lst)
     lst.clear()
-    return None, (lambda g, seed: ([None] * n,))
+
+    def list_clear_pullback(g, seed):
+        shadow.list_truncate(lst, 0)
+        shadow.list_insert(lst, 0, None) if n else None
+        shadow.list_truncate(lst, 0)
+        return (None,)
+    return None, list_clear_pullback
 
 
 @method_rule(list, "remove", mutating=True)
@@ -411,8 +425,9 @@ def list_remove_method(lst, value):
     del lst[position]
 
     def list_remove_pullback(g, seed):
-        seed = list(seed or ()) + [None] * (len(lst) - len(seed or ()))
-        return seed[:position] + [None] + seed[position:], None
+        shadow.deposit(lst, seed)
+        shadow.list_insert(lst, position, None)
+        return None, None
     return None, list_remove_pullback
 
 
@@ -425,7 +440,13 @@ def dict_get_method(d, key, *default):
     out = d.get(key, *default)
 
     def dict_get_pullback(g):
-        return (({key: g} if present else None), None) + ((None if present else g),) * len(default)
+        if present:
+            if shadow.kind(out) is not None:
+                shadow.deposit(out, g)
+            else:
+                shadow.item_deposit(d, key, g)
+            return (None, None) + (None,) * len(default)
+        return (None, None) + (g,) * len(default)
     return out, dict_get_pullback
 
 
@@ -461,12 +482,13 @@ def dict_copy_method(d):
 def dict_update_method(d, other=(), **kwargs):
     other = dict(other)
     d.update(other, **kwargs)
-    written = set(other) | set(kwargs)
 
     def dict_update_pullback(g, seed):
-        seed = dict(seed or {})
-        mine = {k: seed.pop(k) for k in list(seed) if k in written}
-        return seed, {k: v for k, v in mine.items() if k in other}
+        shadow.deposit(d, seed)
+        d_other = {k: shadow.item_take(d, k) for k in other}
+        for k in kwargs:
+            shadow.item_take(d, k)
+        return None, {k: v for k, v in d_other.items() if v is not None}
     return None, dict_update_pullback
 
 
@@ -476,11 +498,14 @@ def dict_pop_method(d, key, *default):
     out = d.pop(key, *default)
 
     def dict_pop_pullback(g, seed):
-        seed = dict(seed or {})
+        shadow.deposit(d, seed)
         if present:
-            seed[key] = g
-            return seed, None, *(None,) * len(default)
-        return seed, None, *((g,) if default else ())
+            if shadow.kind(out) is not None:
+                shadow.deposit(out, g)
+            else:
+                shadow.item_deposit(d, key, g)
+            return (None, None) + (None,) * len(default)
+        return (None, None) + (g,) * len(default)
     return out, dict_pop_pullback
 
 
@@ -490,12 +515,14 @@ def dict_setdefault_method(d, key, default=None):
     out = d.setdefault(key, default)
 
     def dict_setdefault_pullback(g, seed):
-        seed = dict(seed or {})
+        shadow.deposit(d, seed)
+        if shadow.kind(out) is not None:
+            shadow.deposit(out, g)
+            g = None
         if present:
-            seed[key] = _add(seed.get(key), g)
-            return seed, None, None
-        d_default = _add(seed.pop(key, None), g)
-        return seed, None, d_default
+            shadow.item_deposit(d, key, g)
+            return None, None, None
+        return None, None, _add(shadow.item_take(d, key), g)
     return out, dict_setdefault_pullback
 
 
