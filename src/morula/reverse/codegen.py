@@ -498,6 +498,17 @@ class ReverseCodegen:
         captured = [n for n in s.captured if n in self.active]
         if g == "None" or not captured:
             return
+        if s.target in captured:
+            # a recursive function captures itself: its closure cotangent nests one level per
+            # recursive call ({'x': ..., 'f': {'x': ..., 'f': ...}}); walk down the nesting
+            others = [n for n in captured if n != s.target]
+            bwd.emit(bi, f"_mo_gd = {g}", s.line)
+            bwd.emit(bi, "while _mo_gd is not None:", s.line)
+            for name in others:
+                bwd.emit(bi + 1, f"_mo_c0 = _mo_gd.get({name!r})", s.line)
+                self.acc(bwd, bi + 1, core.Name(name), "_mo_c0", s.line)
+            bwd.emit(bi + 1, f"_mo_gd = _mo_gd.get({s.target!r})", s.line)
+            return
         bwd.emit(bi, f"if {g} is not None:", s.line)
         for name in captured:
             bwd.emit(bi + 1, f"_mo_c0 = {g}.get({name!r})", s.line)

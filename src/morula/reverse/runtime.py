@@ -763,6 +763,18 @@ def iterate(xs):
                 break
     if rule is not None:
         return rule(xs)
+    user_iter = _class_attr(t, "__iter__")
+    if type(user_iter) is _FunctionType and not _is_library_code(user_iter.__code__):
+        # a Python class's __iter__ (returning a list, or iter(...) of one): differentiate it
+        items, pb = _call_python(user_iter, (xs,), None, self_seeded=True)
+        seq, seq_pb = iterate(items)
+
+        def user_iteration_pullback(cts):
+            d_items = seq_pb(cts) if seq_pb is not None else None
+            if pb is not None and (d_items is not None or type(pb) is ShadowPullback):
+                return pb(d_items)[1]
+            return None
+        return seq, user_iteration_pullback
     items = list(xs)
     if is_constant(items):
         return items, None

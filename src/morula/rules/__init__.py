@@ -30,3 +30,4 @@ def load_pending():
             importlib.import_module(module)
             loaded = True
     return loaded
+register_lazy("scipy", "morula.rules.scipy_rules")

@@ -24,12 +24,26 @@ _add = tangents.add
 _SCALAR = {float, int, bool}
 
 nondiff(len, isinstance, issubclass, type, id, hash, range, repr, str, bool, int, callable, hasattr,
-        print, any, all, round, format, ord, chr, bin, hex, oct, iter, next, vars, dir, slice, object,
+        print, any, all, round, format, ord, chr, bin, hex, oct, next, vars, dir, slice, object,
         set, frozenset, input, open, time.time, time.perf_counter, time.monotonic, time.process_time,
         random.random, random.seed, random.gauss, random.uniform, random.randint, random.choice,
         random.shuffle, random.normalvariate, random.sample, NotImplementedError, ValueError,
         TypeError, RuntimeError, KeyError, IndexError, ZeroDivisionError, ArithmeticError,
         AssertionError, Exception, StopIteration)
+
+
+@rrule(iter)
+def iter_rule(iterable):
+    """``iter(xs)`` gives the list of elements (what a ``for`` loop walks over), so the
+    elements' cotangents can be routed back; ``next()`` on it is not supported."""
+    items, pb = runtime.iterate(iterable)
+    out = list(items)
+
+    def iter_pullback(g):
+        if g is None or pb is None:
+            return (None,)
+        return (pb(list(tangents._items(g, len(out)))),)
+    return out, iter_pullback
 
 
 @rrule(abs)
