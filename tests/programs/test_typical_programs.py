@@ -79,3 +79,34 @@ def test_caller_sees_post_call_state_after_grad():
     g = mo.grad(f)(x)
     np.testing.assert_allclose(x, [5.0, 2.0])   # the same side effect as calling f
     np.testing.assert_allclose(g, [0.0, 4.0])
+
+
+from . import corpus_typical2 as Q  # noqa: E402
+
+CASES2 = {
+    "lambda_defaults_capture_loop_variable": (Q.closure_default, (0.7, 1.3)),
+    "inner_recursive_closure": (lambda x: Q.nested_recursion(x, 5), (0.4,)),
+    "enumerate_zip_nested_unpacking": (Q.enum_zip_unpack, ([1.0, 2.0, 3.0], [0.5, -1.0, 2.0])),
+    "while_with_and_and_else": (Q.while_else, (1.3,)),
+    "method_chains_and_new_axis": (Q.method_chain, (rng.standard_normal(6),)),
+    "generators_over_arrays": (Q.gen_over_array, (rng.standard_normal(4),)),
+    "tuple_swap_fibonacci": (Q.fib_swap, (0.7,)),
+    "ternary_rebinding": (Q.abs_ternary, (-0.7,)),
+    "isinstance_array_branch": (Q.isinstance_branch, (rng.standard_normal(3),)),
+    "isinstance_float_branch": (Q.isinstance_branch, (0.7,)),
+    "sorted_with_key_any_round": (Q.sorted_key, ([1.5, -0.3, 2.0],)),
+    "user_class_iter_len_getitem": (Q.iterate_user_class, (0.7,)),
+    "dict_comprehension_of_lambdas": (Q.dict_comprehension_dispatch, (0.7,)),
+    "array_from_list_comprehension": (Q.array_of_generator, (0.7,)),
+    "inner_function_appends_to_enclosing_list": (Q.inner_function_modifies_list, (0.7,)),
+    "fstring_test": (Q.string_format_branch, (0.7,)),
+    "max_with_default": (Q.max_with_default, ([1.0, 12.0, 3.0],)),
+    "matrix_vector_loops_with_plus_equals": (Q.matrix_loop, (rng.standard_normal((3, 2)), rng.standard_normal(2))),
+    "continue_in_elif_chain": (Q.conditional_accumulate, ([1.0, 3.0, -4.0, 0.2, 5.0], 0.5)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES2))
+def test_typical_program_more(name):
+    f, args = CASES2[name]
+    mo.testing.check_grads(f, args, rtol=1e-5, atol=1e-6)
