@@ -221,3 +221,36 @@ def test_nested_grad_error_names_the_users_line():
     with pytest.raises(NotImplementedError) as info:
         mo.grad(nested_with_numpy)(0.3)
     assert "test_api.py" in str(info.value)
+
+
+def test_concurrent_grads_with_in_place_array_writes():
+    def f(x, k):
+        u = x.copy()
+        for _ in range(20):
+            u[1:-1] += k * (u[2:] - 2 * u[1:-1] + u[:-2])
+        out = np.zeros(3)
+        for i in range(3):
+            out[i] = u[i] * u[i + 1]
+        return np.sum(out)
+
+    x0 = np.linspace(0.0, 1.0, 8) ** 2
+    expected = {t: mo.grad(f, argnums=(0, 1))(x0 + 0.1 * t, 0.2) for t in range(6)}
+    results, errors = {}, []
+
+    def worker(t):
+        try:
+            for _ in range(5):
+                results.setdefault(t, []).append(mo.grad(f, argnums=(0, 1))(x0 + 0.1 * t, 0.2))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    for t, runs in results.items():
+        for gx, gk in runs:
+            np.testing.assert_allclose(gx, expected[t][0], rtol=1e-12)
+            assert gk == pytest.approx(expected[t][1], rel=1e-12)
