@@ -119,3 +119,12 @@ def calls_map_sorted(xs):
     ys = list(map(lambda v: v * v, xs))
     zs = sorted(ys, reverse=True)
     return zs[0] * 2.0 + zs[-1]
+
+
+@functools.lru_cache(maxsize=None)
+def cached_square(v):
+    return v * v
+
+
+def uses_lru_cache(x):
+    return cached_square(x) + cached_square(2.0)

@@ -54,6 +54,7 @@ CASES = {
     "builtins_and_math": (F.builtins_use, (1.3, 0.7)),
     "default_array_parameter": (F.default_array_param, (np.array([0.3, 0.4]),)),
     "map_sorted": (F.calls_map_sorted, ([1.0, -3.0, 2.0],)),
+    "lru_cache_decorated_helper": (F.uses_lru_cache, (1.7,)),
     # containers
     "tuple_in_out": (K.tuple_in_out, ((1.5, 2.0),)),
     "list_methods": (lambda x: K.list_building(x, 4), (1.3,)),

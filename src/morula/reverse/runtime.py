@@ -296,6 +296,12 @@ def _dispatch(f, args, kwargs):
     call_method = getattr(tf, "__call__", None)
     if type(call_method) is _FunctionType:
         return _self_call(call_method, f, args, kwargs)
+    inner = getattr(f, "__wrapped__", None) or getattr(f, "py_func", None)
+    if callable(inner) and inner is not f:
+        # a compiled or caching wrapper (functools.lru_cache, numba's jit): differentiate the
+        # Python function it wraps
+        out, pb = _dispatch(inner, args, kwargs)
+        return out, pb
     return _call_opaque(f, args, kwargs)
 
 
