@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from ..frontend import core
 
-HELPERS = ("_mo_take", "_mo_F", "_mo_Shadow", "_mo_unpacked", "_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
+HELPERS = ("_mo_items", "_mo_take", "_mo_F", "_mo_Shadow", "_mo_unpacked", "_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
            "_mo_meth", "_mo_methk", "_mo_methv", "_mo_methg", "_mo_methgk", "_mo_methgv",
            "_mo_iter", "_mo_add")
 
@@ -271,6 +271,19 @@ class ReverseCodegen:
         bwd.emit(bi, f"elif {self._runs(g, pb)}:", s.line)
         self._general_reverse(s, bwd, bi + 1, pb, g)
 
+    def _tuple_display(self, s, fwd, bwd, fi, bi):
+        """``t = (a, b, ...)`` is built as written; its reverse splits the tuple's cotangent."""
+        items = ", ".join(self.atom(a) for a in s.args)
+        fwd.emit(fi, f"{s.target} = ({items}{',' if len(s.args) == 1 else ''})", s.line)
+        g = self._take(bwd, bi, s.target, s.line)
+        active = [(i, a) for i, a in enumerate(s.args) if self.is_active(a)]
+        if g == "None" or not active:
+            return
+        bwd.emit(bi, f"if {g} is not None:", s.line)
+        bwd.emit(bi + 1, f"_mo_cs = _mo_items({g}, {len(s.args)})", s.line)
+        for i, a in active:
+            self.acc(bwd, bi + 1, a, f"_mo_cs[{i}]", s.line)
+
     def _runs(self, g, pb):
         """When a pullback must run: a nonzero cotangent, or array cotangents that may sit in
         the shadow memory only (``ShadowPullback``)."""
@@ -289,6 +302,8 @@ class ReverseCodegen:
                 self.acc(bwd, indent, a, c, s.line)
 
     def stmt_Op(self, s, fwd, bwd, fi, bi, in_loop):
+        if s.op == "tuple" and s.target is not None:
+            return self._tuple_display(s, fwd, bwd, fi, bi)
         self.op_names.add(s.op)
         guard = self._scalar_guard(s)
         if guard is not None:

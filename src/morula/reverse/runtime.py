@@ -21,7 +21,7 @@ import types
 
 from .. import tangents
 from . import shadow as _shadow
-from .shadow import ARRAY_TYPES, ShadowPullback, wrap_call, wrap_rule
+from .shadow import ARRAY_TYPES, ShadowPullback, involves_arrays, wrap_call, wrap_rule
 from ..errors import MissingRuleError, MorulaError, UnsupportedOperationError, describe_callable
 from ..frontend.source import SourceNotFoundError
 from ..rules.registry import REGISTRY
@@ -86,6 +86,7 @@ def _load_pending_rules():
     return load_pending()
 
 
+_FORWARD_ATTR = transform.ATTR
 _PENDING = {}   # set by morula.rules: optional libraries whose rules wait for their import
 
 
@@ -136,13 +137,21 @@ def callg(f, *args):
         return wrap_rule(out, pb, args)
     if type(f) is _FunctionType:
         # the common case, kept short: a plain Python function called with positional arguments
-        cached = f.__dict__.get(transform.ATTR)
+        cached = f.__dict__.get(_FORWARD_ATTR)
         if cached is not None and cached[0] == REGISTRY.version and cached[2] is f.__code__ \
                 and cached[3] == len(args):
             out, back = cached[1](*args)
 
             def global_function_pullback(g):
                 return back(g)[0]
+            if not cached[4] and type(out) is not list:
+                for a in args:
+                    ta = type(a)
+                    if ta is not float and ta is not int:
+                        break
+                else:   # numbers in, no in-place writes: nothing can sit in the shadow
+                    if type(out) is float or not involves_arrays(out):
+                        return out, global_function_pullback
             return wrap_call(out, global_function_pullback, args, cached[4])
     rule = _lookup(f)
     if rule is not None:
@@ -823,7 +832,7 @@ def helper_values(op_names):
         "_mo_meth": meth, "_mo_methk": methk, "_mo_methv": methv,
         "_mo_methg": methg, "_mo_methgk": methgk, "_mo_methgv": methgv,
         "_mo_iter": iterate, "_mo_add": _add, "_mo_unpacked": unpacked, "_mo_Shadow": ShadowPullback,
-        "_mo_F": FAST_FLOATS, "_mo_take": _take_shadow,
+        "_mo_F": FAST_FLOATS, "_mo_take": _take_shadow, "_mo_items": tangents._items,
     }
     for name in op_names:
         values[f"_mo_op_{name}"] = ops.OPS[name]

@@ -328,7 +328,8 @@ def involves_arrays(value):
         return False
     if t is tuple or isinstance(value, tuple):   # NamedTuples too (np.linalg results)
         for v in value:
-            if type(v) in ARRAY_TYPES or kind(v) is not None:
+            tv = type(v)
+            if tv is not float and (tv in ARRAY_TYPES or kind(v) is not None):
                 return True
         return False
     return kind(value) is not None
@@ -478,7 +479,7 @@ def wrap_call(out, pb, args, always=False):
     involved or the callee writes in place, depositing array cotangents of ``args``."""
     if pb is None:
         return out, None
-    if always or type(out) in ARRAY_TYPES or involves_arrays(out) or _any_arrays(args):
+    if always or _any_arrays(args) or (type(out) is not float and involves_arrays(out)):
         return out, ShadowPullback(pb, args, out, "call", len(args))
     return out, pb
 
