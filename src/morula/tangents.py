@@ -201,6 +201,9 @@ def materialize(ct, x, leaf=None):
         return tx((k, materialize(ct.get(k), v, leaf)) for k, v in x.items())
     if ct is None and (tx is str or x is None):
         return None
+    for predicate, zeros, _ in _vspaces:   # array types (Dask, CuPy): before "any object"
+        if predicate(x):
+            return zeros(x) if ct is None else ct
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         fields = ct.fields if isinstance(ct, ObjectCotangent) else {}
         out = object.__new__(tx)

@@ -110,3 +110,28 @@ def test_linspace_retstep():
 def test_constants(fn, args):
     out, pb = rule(fn)(*args)
     assert pb is None
+
+
+# -- meshgrid / vander through the engine ---------------------------------------------------------
+
+import morula as mo  # noqa: E402
+from morula.testing import check_grads  # noqa: E402
+
+
+def grid_energy(x, y):
+    X, Y = np.meshgrid(x, y)
+    P, Q = np.meshgrid(x, y, indexing="ij", sparse=True)
+    return np.sum(np.sin(X) * Y ** 2) + np.sum(P * Q) + np.sum(np.vander(x, 4) @ np.arange(4.0))
+
+
+def test_meshgrid_and_vander_through_the_engine():
+    check_grads(grid_energy, (np.array([0.1, 0.7, -0.4]), np.array([1.5, -0.3])))
+
+
+def test_meshgrid_cotangents_sum_over_the_repeated_axes():
+    r = REGISTRY.function_rule(np.meshgrid)
+    x, y = np.arange(3.0), np.arange(2.0)
+    (X, Y), pb = r(x, y)
+    dx, dy = pb((np.ones((2, 3)), None))
+    np.testing.assert_array_equal(dx, [2.0, 2.0, 2.0])
+    assert dy is None

@@ -101,3 +101,28 @@ def test_take_along_axis_with_argsort():
     x = rand(3, 4)
     r = REGISTRY.function_rule(np.take_along_axis)
     check_rule(r, lambda a, i, ax: np.take_along_axis(a, i, ax), (x, np.argsort(x, axis=1), 1))
+
+
+import morula as mo  # noqa: E402
+from morula.testing import check_grads  # noqa: E402
+
+
+def picks(x, y):
+    a = np.compress([True, False, True], x, axis=0)
+    b = np.choose(np.array([[0, 1, 1], [1, 0, 2]]), [a, y, 2.0])
+    c = np.extract(x > 0, x)
+    d = np.take_along_axis(x, np.argsort(x, axis=1), axis=1)
+    return np.sum(b ** 2) + np.sum(c) + np.sum(d * np.arange(3.0)) + np.sum(x.compress([False, True], 1))
+
+
+def test_compress_choose_extract_through_the_engine():
+    g = np.random.default_rng(1)
+    check_grads(picks, (g.standard_normal((3, 3)), g.standard_normal(3)))
+
+
+def test_choose_gives_unselected_choices_exact_zeros():
+    r = REGISTRY.function_rule(np.choose)
+    _, pb = r(np.array([0, 1]), [np.ones(2), np.zeros(2)])
+    _, (d0, d1) = pb(np.array([np.inf, 1.0]))
+    np.testing.assert_array_equal(d0, [np.inf, 0.0])
+    np.testing.assert_array_equal(d1, [0.0, 1.0])

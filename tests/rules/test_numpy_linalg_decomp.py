@@ -513,31 +513,11 @@ def f_norms(a):
             + np.linalg.trace(a, offset=1) + np.sum(np.linalg.diagonal(a) ** 2))
 
 
-def _namedtuple_outputs_reach_rules():
-    """Does the engine deliver the cotangent of an array unpacked from a NamedTuple result?"""
-    a = spd(3, 3)
-    g = mo.grad(lambda a: np.sum(np.linalg.eigh(a)[0]))(a)
-    return np.allclose(g, np.eye(3))
-
-
-_NAMEDTUPLE_ENGINE_BUG = not _namedtuple_outputs_reach_rules()
-_needs_namedtuple_outputs = pytest.mark.xfail(
-    _NAMEDTUPLE_ENGINE_BUG, strict=True,
-    reason="engine: reverse/shadow.py _collect_output treats only exact tuple/list outputs as "
-           "containers, so array cotangents of NamedTuple results (EighResult, QRResult, ...) "
-           "stay in the shadow and the rule's pullback sees None")
-
 ENGINE = [f_inv, f_pinv, f_det, f_slogdet_attr, f_slogdet_unpack, f_solve, f_lstsq, f_cholesky, f_qr,
           f_eigh, f_eigvalsh, f_eig, f_eigvals, f_svd, f_svd_values, f_matrix_power, f_multi_dot]
 
 
-def _engine_param(f):
-    if f in (f_qr, f_eigh, f_eig, f_svd):   # arrays taken out of a NamedTuple result
-        return pytest.param(f, marks=_needs_namedtuple_outputs)
-    return f
-
-
-@pytest.mark.parametrize("f", [_engine_param(f) for f in ENGINE]
+@pytest.mark.parametrize("f", ENGINE
                          + ([f_norms] if hasattr(la, "matrix_norm") else []),
                          ids=lambda f: f.__name__)
 def test_engine(f):

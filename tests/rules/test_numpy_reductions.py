@@ -211,3 +211,82 @@ def test_keywords_bound_by_the_registry(fn, kwargs):
     assert set(positions) == set(kwargs)
     cts = check_rule(r, lambda *a, **k: fn(*a, **k), args, static)
     assert len(cts) == len(args)
+
+
+# -- scans, order statistics, averages (conventions; the sweeps are in test_numpy_sweeps.py) ---------
+
+import morula as mo  # noqa: E402
+
+
+def test_cumprod_with_zeros_is_exact():
+    x = np.array([2.0, 0.0, 3.0, 0.0, 5.0])
+    _, pb = rule(np.cumprod)(x)
+    dy = np.array([1.0, 10.0, 100.0, 1000.0, 10000.0])
+    g = pb(dy)[0]
+    # d/dx_j sum_i dy_i prod_{k<=i} x_k = sum_{i>=j} dy_i prod_{k<=i, k!=j} x_k, by brute force
+    expected = [sum(dy[i] * np.prod(np.delete(x[: i + 1], j)) for i in range(j, 5)) for j in range(5)]
+    np.testing.assert_array_equal(g, expected)  # [10, 2 + 6*... , ...] exactly, no NaN
+    assert np.all(np.isfinite(g))
+    _, pb = rule(np.cumprod)(np.zeros((2, 3)), 1)
+    np.testing.assert_array_equal(pb(np.ones((2, 3)))[0], [[1, 0, 0], [1, 0, 0]])
+
+
+def test_median_and_quantile_conventions():
+    x = np.array([4.0, 1.0, 3.0, 2.0])
+    _, pb = rule(np.median)(x)
+    np.testing.assert_array_equal(pb(1.0)[0], [0.0, 0.0, 0.5, 0.5])  # mean of the two middle ones
+    _, pb = rule(np.quantile)(x, 0.5, method="lower")
+    np.testing.assert_array_equal(pb(1.0)[0], [0.0, 0.0, 0.0, 1.0])
+    _, pb = rule(np.quantile)(x, 0.25)  # virtual index 0.75: 0.25 on the 1st, 0.75 on the 2nd
+    g, gq = pb(1.0)[:2]
+    np.testing.assert_allclose(g, [0.0, 0.25, 0.0, 0.75])
+    assert gq == pytest.approx(3.0)  # slope (2 - 1) * (n - 1)
+    _, pb = rule(np.median)(np.array([[1.0, np.nan, 3.0], [1.0, 2.0, 3.0]]), axis=1)
+    np.testing.assert_array_equal(pb(np.array([1.0, 1.0]))[0], [[0, 1, 0], [0, 1, 0]])
+
+
+@pytest.mark.parametrize("kwargs", [{"method": "inverted_cdf"}, {"method": "closest_observation"},
+                                    {"method": "inverted_cdf", "weights": np.ones(4)}])
+def test_discontinuous_quantiles_refused(kwargs):
+    with pytest.raises(UnsupportedOperationError, match="np.quantile"):
+        rule(np.quantile)(np.arange(4.0), 0.5, **kwargs)
+
+
+def test_unique_values_cotangent_goes_to_every_occurrence():
+    x = np.array([3.0, 1.0, 3.0, 2.0, 1.0, 3.0])
+    out, pb = rule(np.unique)(x, return_counts=True)
+    np.testing.assert_array_equal(out[0], [1.0, 2.0, 3.0])
+    g = pb((np.array([10.0, 20.0, 30.0]), None))[0]
+    np.testing.assert_array_equal(g, [30.0, 10.0, 30.0, 20.0, 10.0, 30.0])
+
+
+def logsumexp(x):
+    m = np.max(x)
+    return m + np.log(np.sum(np.exp(x - m)))
+
+
+def logsumexp_rows(x):
+    m = np.max(x, axis=1, keepdims=True)
+    return np.sum(np.squeeze(m, 1) + np.log(np.sum(np.exp(x - mo.stop_gradient(m)), axis=1)))
+
+
+def test_logsumexp_pattern_through_the_engine():
+    x = np.array([1.0, 3.0, -2.0, 3.0])
+    g = mo.grad(logsumexp)(x)
+    np.testing.assert_allclose(g, np.exp(x) / np.sum(np.exp(x)), rtol=1e-12)
+    big = np.array([[1000.0, 1001.0, 999.0], [-5.0, 0.0, 5.0]])
+    g = mo.grad(logsumexp_rows)(big)
+    soft = np.exp(big - big.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(g, soft / soft.sum(axis=1, keepdims=True), rtol=1e-12)
+
+
+def statistics(x, w):
+    return (np.median(x) + np.percentile(x, 30.0) + np.quantile(x, [0.2, 0.9], axis=0).sum()
+            + np.average(x, axis=1, weights=w).sum() + np.ptp(x, axis=0).sum()
+            + np.diff(x, n=2, axis=0, prepend=0.5).sum() + np.cumprod(x, axis=1).sum())
+
+
+def test_new_reductions_through_the_engine():
+    from morula.testing import check_grads
+    x = np.random.default_rng(3).uniform(0.5, 1.5, (4, 3)) * np.array([1.0, -1.0, 1.0])
+    check_grads(statistics, (x, np.array([0.2, 0.3, 0.5])))

@@ -268,6 +268,54 @@ def test_split(fn, shape, ios, axis):
     assert g.shape == x.shape and not np.any(np.take(g, range(out[0].shape[axis]), axis=axis))
 
 
-def test_pad_other_modes_refused():
-    with pytest.raises(UnsupportedOperationError):
-        rule(np.pad)(rand(3), 1, "edge")
+@pytest.mark.parametrize("mode", ["maximum", "minimum", "median", "empty"])
+def test_pad_nonlinear_modes_refused(mode):
+    with pytest.raises(UnsupportedOperationError, match="np.pad"):
+        rule(np.pad)(rand(3), 1, mode)
+
+
+# -- new shape functions through the engine (the sweeps are in test_numpy_sweeps.py) --------------
+
+import morula as mo  # noqa: E402
+from morula.testing import check_grads  # noqa: E402
+
+
+def rearrange(x):
+    y = np.rot90(np.fliplr(x)) + np.flipud(np.rollaxis(x[None], 2, 1)[0].T)
+    top, bottom = np.vsplit(np.pad(y, ((1, 2), (0, 1)), mode="reflect"), [2])
+    left, right = np.hsplit(bottom, [2])
+    z = np.column_stack([left, right]) + np.dstack([bottom])[..., 0]
+    return np.sum(np.tril(z) ** 2) + np.sum(np.triu(top, 1)) + np.sum(np.diagflat(x[0]) * 3.0)
+
+
+def partitioned(x):
+    p = np.partition(x, 2)
+    return np.sum(p[:2] ** 2) + np.sum(np.append(x, x[:2] * 2.0)) + np.sum(np.delete(x, [0, 3]) ** 3)
+
+
+def test_shape_functions_through_the_engine():
+    x = np.random.default_rng(0).standard_normal((4, 4))
+    check_grads(rearrange, (x,))
+    check_grads(partitioned, (np.array([0.3, -1.2, 2.5, 0.7, -0.1, 1.9]),))
+
+
+def test_pad_modes_match_their_matrices():
+    # the cotangent of pad equals the transpose of the padding matrix, mode by mode
+    x = rand(3, 4)
+    for mode in ("edge", "reflect", "symmetric", "wrap", "linear_ramp", "mean"):
+        y, pb = rule(np.pad)(x, ((2, 3), (1, 2)), mode)
+        dy = rand(*y.shape, seed=1)
+        jac = np.stack([np.pad(e.reshape(3, 4), ((2, 3), (1, 2)), mode, **(
+            {"end_values": 0} if mode == "linear_ramp" else {})).ravel() for e in np.eye(12)])
+        np.testing.assert_allclose(pb(dy)[0].ravel(), jac @ dy.ravel(), rtol=1e-12, atol=1e-12)
+
+
+def test_partition_ties_and_argpartition():
+    x = np.array([2.0, 1.0, 2.0, 0.5])
+    y, pb = rule(np.partition)(x, 1)
+    g = pb(np.arange(1.0, 5.0))[0]
+    # every output entry's cotangent lands on an input entry of the same value, once
+    np.testing.assert_array_equal(np.sort(g), [1.0, 2.0, 3.0, 4.0])
+    for out_pos, value in enumerate(y):
+        assert x[list(g).index(out_pos + 1.0)] == value
+    assert rule(np.argpartition)(x, 1)[1] is None

@@ -245,6 +245,8 @@ def getitem(x, index):
     if isinstance(x, (list, dict)):
         out = x[index]
         return out, _read_pullback(x, index, out)
+    if runtime._PENDING and runtime._load_pending_rules():
+        return getitem(x, index)
     out = x[index]
     if runtime.is_constant(out):
         return out, None

@@ -51,11 +51,32 @@ _CONSTANT_TYPES = {int, bool, str, bytes, type(None), range, slice, type, _Modul
                    types.BuiltinFunctionType, type(Ellipsis), type(NotImplemented)}
 
 
+_CONSTANT_CLASSES = []   # classes whose instances never hold a float (registered by rules: np.dtype)
+
+
+def _is_library_type(t):
+    module = getattr(t, "__module__", "") or ""
+    return not module.startswith("__main__") and module.split(".")[0] in _library_packages()
+
+
+def _library_packages():
+    import sys as _sys
+    return {name.split(".")[0] for name, m in list(_sys.modules.items())
+            if m is not None and _is_library_code_file(getattr(m, "__file__", None) or "")}
+
+
+def _is_library_code_file(filename):
+    return "site-packages" in filename or "dist-packages" in filename
+
+
 def is_constant(value):
     """True when ``value`` certainly holds no floating-point number."""
     t = type(value)
     if t in _CONSTANT_TYPES:
         return True
+    for cls in _CONSTANT_CLASSES:
+        if isinstance(value, cls):
+            return True
     if t is float or t is complex:
         return False
     if t in (tuple, list, set, frozenset):
@@ -603,6 +624,10 @@ def _resolve_method(obj, name, args, kwargs):
             return (None,) + tuple(pb(g)[1:])
         return out, module_function_pullback
     found = REGISTRY.method_rule(t, name)
+    if found is None and REGISTRY.array_method_fallback is not None and hasattr(t, "__array_function__") \
+            and _is_library_type(t):
+        # another array library (Dask, CuPy): NumPy's method rules, written with dispatching calls
+        found = REGISTRY.method_rule(REGISTRY.array_method_fallback, name)
     if found is not None:
         rule, mutating = found
         values = (obj,) + tuple(args) + (tuple(kwargs.values()) if kwargs else ())

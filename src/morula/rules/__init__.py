@@ -31,3 +31,4 @@ def load_pending():
             loaded = True
     return loaded
 register_lazy("scipy", "morula.rules.scipy_rules")
+register_lazy("dask", "morula.rules.dask_glue")

@@ -4,6 +4,7 @@ In: nothing (importing registers the rules). Out: rules for ``np.array``,
 ``asarray``, ``asanyarray``, ``ascontiguousarray`` (of arrays, numbers and
 nested lists/tuples of them), ``full``, ``full_like`` (the fill value is
 differentiable) and ``linspace`` (start and stop are differentiable); and
+``meshgrid`` (``indexing`` 'xy'/'ij', ``sparse``, ``copy``), ``vander``; and
 ``nondiff`` declarations for the constant constructors (``zeros``, ``ones``,
 ``empty``, ``*_like``, ``arange``, ``eye``, ``identity``, ...).
 
@@ -15,6 +16,8 @@ of its own shape and dtype, an integer ``None``.
 import numpy as np
 
 from morula.rules.numpy_vspace import (
+    as_array,
+    conj,
     cotangent,
     inexact,
     numpy_rule,
@@ -129,6 +132,60 @@ def linspace_rule(start, stop, num=50, endpoint=True, retstep=False, dtype=None,
         return tuple(out)
 
     return y, linspace_pullback
+
+
+# -- meshgrid / vander ---------------------------------------------------------------------------
+
+
+@numpy_rule(np.meshgrid)
+def meshgrid_rule(*xi, copy=True, sparse=False, indexing="xy"):
+    """Output ``i`` repeats the (flattened) ``xi[i]`` along every other axis: its cotangent is
+    summed over those axes. With ``indexing='xy'`` the first two axes are swapped."""
+    y = np.meshgrid(*xi, copy=copy, sparse=sparse, indexing=indexing)
+    if not any(inexact(x) for x in xi):
+        return y, None
+    ndim = len(xi)
+
+    def varying_axis(i):
+        if indexing == "xy" and ndim > 1 and i < 2:
+            return 1 - i
+        return i
+
+    def meshgrid_pullback(dys):
+        cts = []
+        for i, (d, x) in enumerate(zip(dys, xi)):
+            if d is None or not inexact(x):
+                cts.append(None)
+                continue
+            ax = varying_axis(i)
+            others = tuple(k for k in range(ndim) if k != ax)
+            g = np.sum(d, axis=others) if others else d
+            cts.append(cotangent(np.reshape(g, np.shape(x)), x))
+        return tuple(cts)
+
+    return y, meshgrid_pullback
+
+
+@numpy_rule(np.vander)
+def vander_rule(x, N=None, increasing=False):
+    """Column ``p`` (increasing order) is ``x**p``; its derivative ``p x**(p-1)`` is read off the
+    Vandermonde matrix with one column fewer (no ``0 * x**-1`` at ``x = 0``)."""
+    y = np.vander(x, N, increasing)
+    u = as_array(x)
+    if not inexact(u) or not inexact(y):
+        return y, None
+    cols = y.shape[1]
+
+    def vander_pullback(dy):
+        d = dy if increasing else dy[:, ::-1]  # increasing powers
+        if cols <= 1:
+            return (cotangent(np.zeros_like(u) * 0, x),)
+        lower = np.vander(u, cols - 1, increasing=True)  # x**0 .. x**(cols-2)
+        powers = np.arange(1, cols)
+        g = np.sum(d[:, 1:] * conj(lower * powers), axis=1)
+        return (cotangent(g, x),)
+
+    return y, vander_pullback
 
 
 # -- constant constructors -----------------------------------------------------------------------

@@ -14,6 +14,13 @@ Helpers (also used by forward mode through ``ELEMENTWISE``):
 Complex convention (Zygote's): for a holomorphic ``f`` the cotangent of the
 input is ``conj(f'(z)) * dy``; for real inputs that is the usual formula.
 Conventions at non-smooth points are listed in docs/rules_numpy_notes.md.
+
+NaN safety: every pullback here returns an exact zero where its incoming
+cotangent is exactly zero, even where the local derivative is infinite or NaN
+(``0 * inf := 0``, ``numpy_vspace.nan_safe``), and the selecting functions
+(``where``, ``select``, ``clip``, ``maximum``/``minimum``, ``nan_to_num``) give
+the unselected operand an exact zero (``np.where``, never ``dy * 0``). Warnings
+raised while evaluating a derivative at such points are silenced.
 """
 
 import numpy as np
@@ -25,6 +32,8 @@ from morula.rules.numpy_vspace import (
     cotangent,
     inexact,
     is_complex,
+    nan_safe,
+    nan_safe_product,
     numpy_method_rule,
     numpy_rule,
     real_part,
@@ -55,7 +64,9 @@ def elementwise(fn, derivative):
         u = as_operand(x)
 
         def elementwise_pullback(dy):
-            return (cotangent(dy * conj(derivative(u, y)), x),)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                d = conj(derivative(u, y))
+            return (cotangent(nan_safe_product(dy, d), x),)
 
         elementwise_pullback.__name__ = f"{getattr(fn, '__name__', 'fn')}_pullback"
         return y, elementwise_pullback
@@ -80,8 +91,11 @@ def binary_elementwise(fn, dx, dy):
         u1, u2 = as_operand(x1), as_operand(x2)
 
         def binary_pullback(g):
-            g1 = cotangent(g * conj(dx(u1, u2, y)), x1) if need1 else None
-            g2 = cotangent(g * conj(dy(u1, u2, y)), x2) if need2 else None
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                d1 = conj(dx(u1, u2, y)) if need1 else None
+                d2 = conj(dy(u1, u2, y)) if need2 else None
+            g1 = cotangent(nan_safe_product(g, d1), x1) if need1 else None
+            g2 = cotangent(nan_safe_product(g, d2), x2) if need2 else None
             return g1, g2
 
         binary_pullback.__name__ = f"{getattr(fn, '__name__', 'fn')}_pullback"
@@ -174,8 +188,8 @@ def multiply_rule(x1, x2, *out, **kwargs):
     u1, u2 = as_operand(x1), as_operand(x2)
 
     def multiply_pullback(dy):
-        g1 = cotangent(dy * conj(u2), x1) if inexact(x1) else None
-        g2 = cotangent(dy * conj(u1), x2) if inexact(x2) else None
+        g1 = cotangent(nan_safe_product(dy, conj(u2)), x1) if inexact(x1) else None
+        g2 = cotangent(nan_safe_product(dy, conj(u1)), x2) if inexact(x2) else None
         return g1, g2
 
     return y, multiply_pullback
@@ -194,10 +208,11 @@ def divide_rule(x1, x2, *out, **kwargs):
     u2 = as_operand(x2)
 
     def divide_pullback(dy):
-        g1 = dy / conj(u2)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            g1 = nan_safe(dy / conj(u2), dy)
+            d2 = nan_safe(-g1 * conj(y), dy) if inexact(x2) else None
         d1 = cotangent(g1, x1) if inexact(x1) else None
-        d2 = cotangent(-g1 * conj(y), x2) if inexact(x2) else None
-        return d1, d2
+        return d1, (cotangent(d2, x2) if d2 is not None else None)
 
     return y, divide_pullback
 
@@ -235,8 +250,11 @@ def _power_rule_for(power, name):
         u1, u2 = as_operand(x1), as_operand(x2)
 
         def power_pullback(dy):
-            g1 = cotangent(dy * conj(_power_dbase(u1, u2, y, power)), x1) if need1 else None
-            g2 = cotangent(dy * conj(_power_dexp(u1, u2, y)), x2) if need2 else None
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                d1 = conj(_power_dbase(u1, u2, y, power)) if need1 else None
+                d2 = conj(_power_dexp(u1, u2, y)) if need2 else None
+            g1 = cotangent(nan_safe_product(dy, d1), x1) if need1 else None
+            g2 = cotangent(nan_safe_product(dy, d2), x2) if need2 else None
             return g1, g2
 
         return y, power_pullback
@@ -301,8 +319,8 @@ elementwise(np.sinc, _sinc_derivative)
 def _abs_pullback_value(dy, x, y):
     if is_complex(x):
         nonzero = y != 0
-        return real_part(dy) * np.where(nonzero, x / _safe(nonzero, y), 0)
-    return dy * np.sign(x)
+        return nan_safe_product(real_part(dy), np.where(nonzero, x / _safe(nonzero, y), 0))
+    return nan_safe_product(dy, np.sign(x))
 
 
 @numpy_rule(np.absolute)  # np.abs is the same object
@@ -447,18 +465,22 @@ def _minmax_rule_for(fn, better, propagate_nan):
         def minmax_pullback(dy):
             if not propagate_nan or np.isnan(y).any():
                 w1, w2 = _minmax_weights(u1, u2, better, propagate_nan)
-                g1 = cotangent(dy * w1, x1) if need1 else None
-                g2 = cotangent(dy * w2, x2) if need2 else None
+                g1 = cotangent(np.where(w1 != 0, dy * w1, 0), x1) if need1 else None
+                g2 = cotangent(np.where(w2 != 0, dy * w2, 0), x2) if need2 else None
                 return g1, g2
             # no NaN: exactly one of better / equal / worse holds, so w2 = 1 - w1
             dy = np.asarray(dy) if np.isscalar(dy) else dy
             real = dy.real if np.iscomplexobj(dy) else dy
-            picked1 = np.where(better(u1, u2), real, 0)
+            first = better(u1, u2)
+            picked1 = np.where(first, real, 0)
             ties = u1 == u2
             if np.any(ties):
                 picked1 = picked1 + np.where(ties, 0.5 * real, 0)
+                picked2 = np.where(first, 0, real - picked1)
+            else:
+                picked2 = np.where(first, 0, real)  # exact zeros, also where dy is inf/nan
             g1 = cotangent(picked1, x1) if need1 else None
-            g2 = cotangent(real - picked1, x2) if need2 else None
+            g2 = cotangent(picked2, x2) if need2 else None
             return g1, g2
 
         minmax_pullback.__name__ = f"{fn.__name__}_pullback"
@@ -551,6 +573,101 @@ def where_rule(condition, *xy):
         return None, dx, dyy
 
     return out, where_pullback
+
+
+# -- select ----------------------------------------------------------------------------------
+# np.select(condlist, choicelist, default): the first choice whose condition holds, else
+# default. Each choice gets the cotangent exactly where it was selected (np.where: exact
+# zeros elsewhere); the conditions have no derivative.
+
+
+@numpy_rule(np.select)
+def select_rule(condlist, choicelist, default=0):
+    y = np.select(condlist, choicelist, default)
+    if not inexact(y) or not (inexact(choicelist) or inexact(default)):
+        return y, None
+    conds = [as_operand(c) for c in condlist]
+
+    def select_pullback(dy):
+        taken = False  # entries already claimed by an earlier condition
+        cts = []
+        for cond, choice in zip(conds, choicelist):
+            mine = np.logical_and(cond, np.logical_not(taken))
+            cts.append(cotangent(np.where(mine, dy, 0), choice) if inexact(choice) else None)
+            taken = np.logical_or(taken, cond)
+        d_default = cotangent(np.where(taken, 0, dy), default) if inexact(default) else None
+        if isinstance(choicelist, list):
+            d_choices = cts
+        elif isinstance(choicelist, tuple):
+            d_choices = tuple(cts)
+        else:  # an array of choices (stacked along the first axis)
+            shape = np.shape(choicelist)[1:]
+            d_choices = cotangent(np.stack([c if c is not None else np.zeros(shape) for c in cts]),
+                                  choicelist)
+        return None, d_choices, d_default
+
+    return y, select_pullback
+
+
+# -- nan_to_num --------------------------------------------------------------------------------
+# Finite entries pass through (cotangent dy); replaced entries get none, and the
+# replacement values nan/posinf/neginf (when given as floats) collect the cotangents
+# of the entries they replaced. Complex inputs: real and imaginary parts separately.
+
+
+def _nan_to_num_parts(dy, x):
+    """(cotangent of x, mask of NaN, +inf, -inf entries) for real ``x``."""
+    finite = np.isfinite(x)
+    return np.where(finite, dy, 0), np.isnan(x), np.isposinf(x), np.isneginf(x)
+
+
+@numpy_rule(np.nan_to_num)
+def nan_to_num_rule(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    y = np.nan_to_num(x, copy=True, nan=nan, posinf=posinf, neginf=neginf)
+    if not inexact(x) or not inexact(y):
+        return y, None
+    u = as_operand(x)
+
+    def nan_to_num_pullback(dy):
+        if is_complex(u):
+            parts = [_nan_to_num_parts(np.real(dy), np.real(u)),
+                     _nan_to_num_parts(np.imag(dy), np.imag(u))]
+            dx = parts[0][0] + 1j * parts[1][0]
+            comps = [np.real(dy), np.imag(dy)]
+        else:
+            parts = [_nan_to_num_parts(real_part(dy), u)]
+            dx = parts[0][0]
+            comps = [real_part(dy)]
+        out = [None, None, None]
+        for k, value in enumerate((nan, posinf, neginf)):
+            if value is not None and inexact(value):
+                total = sum(np.sum(np.where(p[k + 1], c, 0)) for p, c in zip(parts, comps))
+                out[k] = cotangent(total, value)
+        return (cotangent(dx, x), None) + tuple(out)
+
+    return y, nan_to_num_pullback
+
+
+# -- angle ---------------------------------------------------------------------------------------
+
+
+@numpy_rule(np.angle)
+def angle_rule(z, deg=False):
+    """``angle(z) = arctan2(imag z, real z)``: gradient ``i z / |z|^2`` (0 at ``z = 0``);
+    a constant (0 or pi) for real ``z``."""
+    y = np.angle(z, deg)
+    if not is_complex(z):
+        return y, None  # 0 or pi: piecewise constant
+    u = as_operand(z)
+    scale = 180 / np.pi if deg else 1.0
+
+    def angle_pullback(dy):
+        r2 = np.real(u * np.conj(u))
+        nonzero = r2 != 0
+        d = np.where(nonzero, 1j * u / _safe(nonzero, r2), 0)
+        return (cotangent(nan_safe_product(real_part(dy) * scale, d), z),)
+
+    return y, angle_pullback
 
 
 # -- divmod (the quotient is piecewise constant) --------------------------------------------

@@ -19,6 +19,8 @@ for _t in (np.ndarray, np.float64, np.float32, np.float16, np.complex128, np.com
     ops.register_plain_type(_t)
 # np.float64 is a Python float: inline scalar arithmetic applies to it too
 runtime.FAST_FLOATS.add(np.float64)
+runtime._CONSTANT_CLASSES.append(np.dtype)
+REGISTRY.array_method_fallback = np.ndarray
 
 
 def _winners(shape, index):

@@ -1,7 +1,9 @@
-"""Reverse rules for reading entries of NumPy arrays: ``x[index]``, ``np.take``, ``np.take_along_axis``.
+"""Reverse rules for reading entries of NumPy arrays: ``x[index]``, ``np.take``, ``np.take_along_axis``,
+``np.compress``, ``np.extract``, ``np.choose``.
 
-In: importing registers ``np.take`` (and ``ndarray.take``) and
-``np.take_along_axis``; ``operator.getitem`` is the engine's, which imports
+In: importing registers ``np.take`` (and ``ndarray.take``), ``np.take_along_axis``,
+``np.compress`` (and ``ndarray.compress``), ``np.extract`` and ``np.choose``;
+``operator.getitem`` is the engine's, which imports
 ``ndarray_getitem`` by name. Out: ``ndarray_getitem(x, index)`` returning
 ``(x[index], pullback)``; ``pullback(dy)`` returns ``(dense cotangent of x, None)``.
 
@@ -131,3 +133,97 @@ def take_along_axis_rule(arr, indices, axis=-1):
         return (cotangent(g, arr),)
 
     return y, take_along_axis_pullback
+
+
+# -- compress / extract ---------------------------------------------------------------------------
+
+
+def _compress_rule(name, condition, a, axis, out):
+    check_no_out(name, out)
+    y = np.compress(condition, a, axis=axis)
+    x = _as_array(a)
+    if not inexact(x):
+        return y, None
+    flat = axis is None
+    n = x.size if flat else x.shape[axis]
+    cond = np.ravel(np.asarray(condition, dtype=bool))[:n]
+    kept = np.flatnonzero(cond)
+
+    def compress_pullback(dy):
+        dyr = dy if is_complex(x) else real_part(dy)
+        if flat:
+            g = np.ravel(_zero_cotangent(x))
+            g[kept] = dyr
+            g = np.reshape(g, x.shape)
+        else:
+            g = _zero_cotangent(x)
+            g[(slice(None),) * (axis % x.ndim) + (kept,)] = dyr
+        return g
+
+    return y, compress_pullback
+
+
+@numpy_rule(np.compress)
+def compress_rule(condition, a, axis=None, out=None):
+    y, pb = _compress_rule("np.compress", condition, a, axis, out)
+    if pb is None:
+        return y, None
+    return y, lambda dy: (None, cotangent(pb(dy), a))
+
+
+@numpy_method_rule(np.ndarray, "compress")
+def ndarray_compress_rule(self, condition, axis=None, out=None):
+    y, pb = _compress_rule("ndarray.compress", condition, self, axis, out)
+    if pb is None:
+        return y, None
+    return y, lambda dy: (pb(dy), None)
+
+
+@numpy_rule(np.extract)
+def extract_rule(condition, arr):
+    """``compress(ravel(condition), ravel(arr))``."""
+    y = np.extract(condition, arr)
+    x = _as_array(arr)
+    if not inexact(x):
+        return y, None
+    kept = np.flatnonzero(np.ravel(condition))
+
+    def extract_pullback(dy):
+        g = np.ravel(_zero_cotangent(x))
+        g[kept] = dy if is_complex(x) else real_part(dy)
+        return None, cotangent(np.reshape(g, x.shape), arr)
+
+    return y, extract_pullback
+
+
+# -- choose -------------------------------------------------------------------------------------------
+
+
+@numpy_rule(np.choose)
+def choose_rule(a, choices, out=None, mode="raise"):
+    """Each choice gets the cotangent where ``a`` picked it (exact zeros elsewhere), summed back
+    over the dimensions it was broadcast along; ``a`` (integers) gets none."""
+    check_no_out("np.choose", out)
+    y = np.choose(a, choices, mode=mode)
+    if not inexact(choices) or not inexact(y):
+        return y, None
+    n = len(choices)
+    index = np.asarray(a)
+    if mode == "wrap":
+        index = index % n
+    elif mode == "clip":
+        index = np.clip(index, 0, n - 1)
+
+    def choose_pullback(dy):
+        cts = []
+        for k in range(n):
+            c = choices[k]
+            cts.append(cotangent(np.where(index == k, dy, 0), c) if inexact(c) else None)
+        if isinstance(choices, list):
+            return None, cts
+        if isinstance(choices, tuple):
+            return None, tuple(cts)
+        stacked = np.stack([ct if ct is not None else np.zeros(np.shape(choices)[1:]) for ct in cts])
+        return None, cotangent(stacked, choices)
+
+    return y, choose_pullback

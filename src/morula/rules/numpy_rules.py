@@ -1,8 +1,8 @@
 """All of morula's NumPy rules: ``import morula.rules.numpy_rules`` registers them.
 
 In: nothing. Out: the side effect of importing each topic module (vector
-space, elementwise, reductions, products, decompositions, FFT, shapes,
-indexing, creation).
+space, elementwise, reductions, products, shapes, indexing, creation,
+kron/cross, signal helpers).
 ``ndarray_getitem`` (for the engine's ``operator.getitem``) is re-exported.
 """
 
@@ -15,4 +15,6 @@ from morula.rules import numpy_fft  # noqa: F401
 from morula.rules import numpy_shape  # noqa: F401
 from morula.rules import numpy_indexing  # noqa: F401
 from morula.rules import numpy_creation  # noqa: F401
+from morula.rules import numpy_products  # noqa: F401
+from morula.rules import numpy_signal  # noqa: F401
 from morula.rules.numpy_indexing import ndarray_getitem  # noqa: F401

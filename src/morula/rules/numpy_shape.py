@@ -1,18 +1,24 @@
 """Reverse rules for NumPy's shape and layout functions.
 
 In: nothing (importing registers the rules). Out: rules for ``np.reshape``,
-``transpose``, ``squeeze``, ``expand_dims``, ``concatenate``, ``stack``,
-``hstack``, ``vstack``, ``broadcast_to``, ``ravel``, ``swapaxes``,
-``moveaxis``, ``flip``, ``atleast_1d/2d/3d``, ``copy``, ``roll``, ``tile``,
-``repeat``, ``diagonal``, ``trace``, ``diag``, ``sort``, ``split``,
-``array_split``, ``pad`` (constant mode) and the ``ndarray`` methods
-``reshape``, ``transpose``, ``ravel``, ``flatten``, ``squeeze``, ``swapaxes``,
-``copy``, ``astype``, ``repeat``, ``diagonal``, ``trace``, plus the attributes
-``T``, ``mT``, ``real`` and ``imag``.
+``transpose``/``permute_dims``, ``matrix_transpose``, ``squeeze``,
+``expand_dims``, ``concatenate``/``concat``, ``stack``, ``unstack``, ``hstack``,
+``vstack``, ``row_stack``, ``column_stack``, ``dstack``, ``broadcast_to``,
+``ravel``, ``swapaxes``, ``moveaxis``, ``rollaxis``, ``flip``, ``fliplr``,
+``flipud``, ``rot90``, ``atleast_1d/2d/3d``, ``copy``, ``roll``, ``tile``,
+``repeat``, ``diagonal``, ``trace``, ``diag``, ``diagflat``, ``tril``, ``triu``,
+``sort``, ``partition``, ``unique`` (values), ``unique_values``, ``split``,
+``array_split``, ``hsplit``, ``vsplit``, ``dsplit``, ``pad`` (modes
+``constant edge reflect symmetric wrap linear_ramp mean``), ``append``,
+``delete``, ``insert``; the ``ndarray`` methods ``reshape``, ``transpose``,
+``ravel``, ``flatten``, ``squeeze``, ``swapaxes``, ``copy``, ``astype``,
+``repeat``, ``diagonal``, ``trace``, plus the attributes ``T``, ``mT``, ``real``
+and ``imag``; ``argpartition`` has no derivative.
 
 All of these are linear and move entries around, so each pullback applies the
 inverse movement to the cotangent. Functions that take a sequence of arrays
-return a sequence cotangent of the same type (list or tuple).
+return a sequence cotangent of the same type (list or tuple); functions that
+return a sequence (``split``, ``unstack``) take one (``None`` entries are zeros).
 """
 
 import numpy as np
@@ -23,6 +29,7 @@ from morula.rules.numpy_vspace import (
     cotangent,
     inexact,
     is_complex,
+    normalize_axes,
     numpy_attr_rule,
     numpy_method_rule,
     numpy_rule,
@@ -30,6 +37,7 @@ from morula.rules.numpy_vspace import (
     shape_of,
     with_dtype_of,
 )
+from morula.rules.registry import nondiff
 
 
 def _kw(**pairs):
@@ -640,22 +648,393 @@ split_rule = _split_rule_for(np.split)
 array_split_rule = _split_rule_for(np.array_split)
 
 
+# -- pad ---------------------------------------------------------------------------------------
+# Every mode but maximum/minimum/median/empty is linear (affine for constant/linear_ramp,
+# whose fill values are static), and np.pad pads one axis after another, so the padded
+# array is x multiplied along each axis k by a (lo + n + hi) x n matrix M_k. The pullback
+# applies M_k^T along each axis: the interior rows are the identity, the pad rows are
+# gathered from the cotangent (copy modes: an index map, np.pad of arange(n); mean,
+# linear_ramp and odd reflections: the rows of np.pad applied to the identity).
+
+_PAD_COPY_MODES = ("edge", "reflect", "symmetric", "wrap")
+_PAD_LINEAR_MODES = _PAD_COPY_MODES + ("constant", "linear_ramp", "mean")
+
+
+def _pairs(value, ndim):
+    """NumPy's per-axis (before, after) pairs for ``pad_width``/``stat_length``-style arguments."""
+    return np.broadcast_to(np.asarray(value, dtype=object), (ndim, 2))
+
+
+def _pad_axis_adjoint(g, axis, n, lo, hi, mode, kwargs, k, ndim):
+    """Apply M_k^T along ``axis`` of ``g`` (length lo + n + hi) -> length n."""
+    moved = np.moveaxis(g, axis, 0)
+    interior = moved[lo:lo + n]
+    if lo == 0 and hi == 0:
+        return g
+    pad_rows = np.concatenate([moved[:lo], moved[lo + n:]], axis=0)
+    odd = kwargs.get("reflect_type", "even") == "odd"
+    if mode in _PAD_COPY_MODES and not odd:
+        source = np.pad(np.arange(n), (lo, hi), mode)
+        source = np.concatenate([source[:lo], source[lo + n:]])
+        out = np.array(interior, copy=True)
+        np.add.at(out, source, pad_rows)
+    else:
+        options = {}
+        if mode == "mean" and kwargs.get("stat_length") is not None:
+            options["stat_length"] = tuple(int(v) for v in _pairs(kwargs["stat_length"], ndim)[k])
+        if mode == "linear_ramp":
+            options["end_values"] = 0  # the ramp ends are static: only the linear part
+        if odd:
+            options["reflect_type"] = "odd"
+        matrix = np.pad(np.eye(n), ((lo, hi), (0, 0)), mode, **options)
+        matrix = np.concatenate([matrix[:lo], matrix[lo + n:]], axis=0)  # (lo + hi, n)
+        out = interior + np.tensordot(matrix.T, pad_rows, axes=1)
+    return np.moveaxis(out, 0, axis)
+
+
 @numpy_rule(np.pad)
 def pad_rule(array, pad_width, mode="constant", **kwargs):
-    """Only ``mode='constant'`` (the default) is differentiable here; its fill values are static."""
+    """Modes ``constant`` (fill values static), ``edge``, ``reflect``, ``symmetric``, ``wrap`` (both
+    ``reflect_type``\\ s), ``linear_ramp`` (end values static) and ``mean``; others raise."""
     y = np.pad(array, pad_width, mode, **kwargs)
     x = _as_array(array)
     if not inexact(x):
         return y, None
-    if mode != "constant":
+    if mode not in _PAD_LINEAR_MODES:
         raise UnsupportedOperationError(
-            f"morula has a rule for np.pad only with mode='constant', not mode={mode!r}. "
-            f"Fix: build the padded array with np.concatenate, or register a rule with @morula.rrule(np.pad)."
-        )
-    widths = np.broadcast_to(np.asarray(pad_width, dtype=int), (x.ndim, 2))
-    index = tuple(slice(int(lo), int(lo) + n) for (lo, _), n in zip(widths, x.shape))
+            f"morula has a rule for np.pad with mode in {_PAD_LINEAR_MODES}, not mode={mode!r}. "
+            f"Fix: build the padded array with np.concatenate, or register a rule with "
+            f"@morula.rrule(np.pad).")
+    widths = [(int(lo), int(hi)) for lo, hi in _pairs(pad_width, x.ndim)]
+    index = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
 
     def pad_pullback(dy):
-        return (cotangent(dy[index], array),)
+        if mode == "constant":
+            return (cotangent(dy[index], array),)
+        g = dy
+        for k, ((lo, hi), n) in enumerate(zip(widths, x.shape)):
+            g = _pad_axis_adjoint(g, k, n, lo, hi, mode, kwargs, k, x.ndim)
+        return (cotangent(g, array),)
 
     return y, pad_pullback
+
+
+# -- more flips, rotations and axis moves ---------------------------------------------------------
+
+
+def _linear_rule_for(fn, inverse):
+    """A rule for a linear ``fn(a, *static)`` whose adjoint is ``inverse(dy, a, *static)``."""
+
+    def linear_rule(a, *args, **kwargs):
+        y = fn(a, *args, **kwargs)
+
+        def linear_pullback(dy):
+            return (_back(dy, a, lambda g: inverse(g, _as_array(a), *args, **kwargs)),)
+
+        linear_pullback.__name__ = f"{fn.__name__}_pullback"
+        return _constant_or(y, a, linear_pullback)
+
+    linear_rule.__name__ = f"{fn.__name__}_rule"
+    return linear_rule
+
+
+@numpy_rule(np.fliplr)
+def fliplr_rule(m):
+    return _linear_rule_for(np.fliplr, lambda g, x: np.fliplr(g))(m)
+
+
+@numpy_rule(np.flipud)
+def flipud_rule(m):
+    return _linear_rule_for(np.flipud, lambda g, x: np.flipud(g))(m)
+
+
+@numpy_rule(np.rot90)
+def rot90_rule(m, k=1, axes=(0, 1)):
+    return _linear_rule_for(np.rot90, lambda g, x, k, axes: np.rot90(g, -k, axes))(m, k, axes)
+
+
+@numpy_rule(np.rollaxis)
+def rollaxis_rule(a, axis, start=0):
+    """``rollaxis`` is a ``moveaxis`` (NumPy's own reduction of it); the pullback moves back."""
+    x = _as_array(a)
+    n = x.ndim
+    ax = axis % n if n else 0
+    st = start + n if start < 0 else start
+    if ax < st:
+        st -= 1
+
+    def inverse(g, x, *_):
+        return g if ax == st else np.moveaxis(g, st, ax)
+
+    return _linear_rule_for(np.rollaxis, inverse)(a, axis, start)
+
+
+if hasattr(np, "matrix_transpose"):
+
+    @numpy_rule(np.matrix_transpose)
+    def matrix_transpose_rule(x, /):
+        return _linear_rule_for(np.matrix_transpose, lambda g, a: np.swapaxes(g, -1, -2))(x)
+
+
+# -- more joining and splitting -----------------------------------------------------------------
+
+
+def _column(a):
+    a = _as_array(a)
+    return np.reshape(a, (-1, 1)) if a.ndim < 2 else a
+
+
+if hasattr(np, "row_stack"):  # deprecated alias of vstack (a separate function in NumPy 2)
+    row_stack_rule = _join_rule_for(np.row_stack, lambda ps: 0, np.atleast_2d)
+
+
+@numpy_rule(np.column_stack)
+def column_stack_rule(tup):
+    return _join_rule_for_plain(np.column_stack, tup, 1, _column)
+
+
+@numpy_rule(np.dstack)
+def dstack_rule(tup):
+    return _join_rule_for_plain(np.dstack, tup, 2, np.atleast_3d)
+
+
+def _join_rule_for_plain(fn, tup, axis, promote):
+    y = fn(tup)
+    if not _any_inexact(tup) or not inexact(y):
+        return y, None
+    sizes = [shape_of(promote(a))[axis] for a in tup]
+
+    def join_pullback(dy):
+        return (_sequence_cotangent(tup, _split_along(dy, sizes, axis)),)
+
+    return y, join_pullback
+
+
+if hasattr(np, "unstack"):
+
+    @numpy_rule(np.unstack)
+    def unstack_rule(x, /, *, axis=0):
+        y = np.unstack(x, axis=axis)
+        arr = _as_array(x)
+        if not inexact(arr):
+            return y, None
+
+        def unstack_pullback(dys):
+            parts = [d if d is not None else _zeros_for(p) for d, p in zip(dys, y)]
+            return (cotangent(np.stack(parts, axis=axis), x),)
+
+        return y, unstack_pullback
+
+
+def _split_variant_rule(fn, axis_of):
+    def split_variant_rule(ary, indices_or_sections):
+        x = _as_array(ary)
+        pieces = fn(ary, indices_or_sections)
+        if not inexact(x):
+            return pieces, None
+        axis = axis_of(x)
+
+        def split_pullback(dys):
+            parts = [d if d is not None else _zeros_for(p) for d, p in zip(dys, pieces)]
+            return (cotangent(np.concatenate(parts, axis=axis), ary),)
+
+        split_pullback.__name__ = f"{fn.__name__}_pullback"
+        return pieces, split_pullback
+
+    split_variant_rule.__name__ = f"{fn.__name__}_rule"
+    return numpy_rule(fn)(split_variant_rule)
+
+
+hsplit_rule = _split_variant_rule(np.hsplit, lambda x: 1 if x.ndim > 1 else 0)
+vsplit_rule = _split_variant_rule(np.vsplit, lambda x: 0)
+dsplit_rule = _split_variant_rule(np.dsplit, lambda x: 2)
+
+
+@numpy_rule(np.append)
+def append_rule(arr, values, axis=None):
+    """``concatenate((ravel(arr), ravel(values)))`` (``axis=None``) or along ``axis``."""
+    y = np.append(arr, values, axis=axis)
+    x, v = _as_array(arr), _as_array(values)
+    if not (inexact(x) or inexact(v)) or not inexact(y):
+        return y, None
+    split = x.size if axis is None else x.shape[axis]
+
+    def append_pullback(dy):
+        ax = 0 if axis is None else axis
+        first = np.take(dy, np.arange(split), axis=ax)
+        second = np.take(dy, np.arange(split, dy.shape[ax]), axis=ax)
+        return (_reshape_back(first, arr), _reshape_back(second, values))
+
+    return y, append_pullback
+
+
+def _positions(x):
+    """Each entry's flat index, shaped like ``x`` (to see where a rearrangement puts entries)."""
+    return np.reshape(np.arange(int(np.prod(x.shape)), dtype=np.intp), x.shape)
+
+
+@numpy_rule(np.delete)
+def delete_rule(arr, obj, axis=None):
+    """The kept entries get their cotangents back; deleted ones get zero."""
+    y = np.delete(arr, obj, axis=axis)
+    x = _as_array(arr)
+    if not inexact(x):
+        return y, None
+    kept = np.ravel(np.delete(_positions(x), obj, axis=axis))
+
+    def delete_pullback(dy):
+        g = np.ravel(_zeros_for(x))
+        g[kept] = np.ravel(_real_if_real(dy, x))
+        return (cotangent(np.reshape(g, x.shape), arr),)
+
+    return y, delete_pullback
+
+
+@numpy_rule(np.insert)
+def insert_rule(arr, obj, values, axis=None):
+    """Where every entry of ``arr`` and ``values`` landed is found by inserting index arrays the
+    same way; a value NumPy broadcast into several slots collects all their cotangents."""
+    y = np.insert(arr, obj, values, axis=axis)
+    x, v = _as_array(arr), _as_array(values)
+    if not (inexact(x) or inexact(v)) or not inexact(y):
+        return y, None
+    from_x = np.ravel(np.insert(_positions(x), obj, -1, axis=axis))
+    from_v = np.ravel(np.insert(np.full(x.shape, -1, dtype=np.intp), obj, _positions(v), axis=axis))
+    in_x, in_v = from_x >= 0, from_v >= 0
+
+    def insert_pullback(dy):
+        flat = np.ravel(dy)
+        dx = dv = None
+        if inexact(x):
+            g = np.ravel(_zeros_for(x))
+            g[from_x[in_x]] = _real_if_real(flat[in_x], x)
+            dx = cotangent(np.reshape(g, x.shape), arr)
+        if inexact(v):
+            g = np.ravel(_zeros_for(v))
+            np.add.at(g, from_v[in_v], _real_if_real(flat[in_v], v))
+            dv = cotangent(np.reshape(g, v.shape), values)
+        return dx, None, dv
+
+    return y, insert_pullback
+
+
+# -- diagflat / tril / triu -----------------------------------------------------------------------
+
+
+@numpy_rule(np.diagflat)
+def diagflat_rule(v, k=0):
+    y = np.diagflat(v, k)
+
+    def diagflat_pullback(dy):
+        return (_reshape_back(np.diagonal(dy, k), v),)
+
+    return _constant_or(y, v, diagflat_pullback)
+
+
+@numpy_rule(np.tril)
+def tril_rule(m, k=0):
+    y = np.tril(m, k)
+
+    def tril_pullback(dy):
+        return (_back(dy, m, lambda g: np.tril(g, k)),)
+
+    return _constant_or(y, m, tril_pullback)
+
+
+@numpy_rule(np.triu)
+def triu_rule(m, k=0):
+    y = np.triu(m, k)
+
+    def triu_pullback(dy):
+        return (_back(dy, m, lambda g: np.triu(g, k)),)
+
+    return _constant_or(y, m, triu_pullback)
+
+
+# -- partition --------------------------------------------------------------------------------------
+
+
+def _matching_permutation(x, y, axis):
+    """Indices ``p`` along ``axis`` with ``y == take_along_axis(x, p, axis)``, for ``y`` a
+    rearrangement of ``x`` along ``axis`` (tied values matched in order of appearance)."""
+    sx = np.argsort(x, axis=axis, kind="stable")
+    sy = np.argsort(y, axis=axis, kind="stable")
+    p = np.empty_like(sx)
+    np.put_along_axis(p, sy, sx, axis=axis)
+    return p
+
+
+@numpy_rule(np.partition)
+def partition_rule(a, kth, axis=-1, kind="introselect", order=None):
+    """NumPy's own arrangement is returned; each output entry's cotangent goes back to the
+    input entry it came from (tied values: in order of appearance)."""
+    y = np.partition(a, kth, axis=axis, **_kw(kind=(kind, "introselect"), order=(order, None)))
+    x = _as_array(a)
+    if not inexact(x):
+        return y, None
+    flat = axis is None
+    src = np.ravel(x) if flat else x
+    ax = -1 if flat else axis
+    perm = _matching_permutation(src, y, ax)
+
+    def partition_pullback(dy):
+        g = _zeros_for(src)
+        np.put_along_axis(g, perm, _real_if_real(dy, src), axis=ax)
+        return (cotangent(np.reshape(g, x.shape), a),)
+
+    return y, partition_pullback
+
+
+nondiff(np.argpartition)
+
+
+# -- unique -----------------------------------------------------------------------------------------
+
+
+@numpy_rule(np.unique)
+def unique_rule(ar, return_index=False, return_inverse=False, return_counts=False, axis=None, *,
+                equal_nan=True, **kwargs):
+    """The cotangent of each unique value is added to *every* occurrence of it in ``ar``
+    (the derivative of ``x -> unique(x)`` where the tied entries move together);
+    index, inverse and count outputs are integers (no cotangent)."""
+    y = np.unique(ar, return_index, return_inverse, return_counts, axis, equal_nan=equal_nan, **kwargs)
+    x = _as_array(ar)
+    if not inexact(x):
+        return y, None
+    _, inverse = np.unique(x, return_inverse=True, axis=axis, equal_nan=equal_nan, **kwargs)
+    inverse = np.reshape(inverse, (-1,))
+    extra = return_index or return_inverse or return_counts
+
+    def unique_pullback(dy):
+        dvalues = dy[0] if extra else dy
+        if dvalues is None:
+            return (None,)
+        if axis is None:
+            g = np.reshape(np.take(dvalues, inverse), x.shape)
+        else:
+            g = np.take(dvalues, inverse, axis=axis)
+        return (cotangent(g, ar),)
+
+    return y, unique_pullback
+
+
+if hasattr(np, "unique_values"):
+
+    @numpy_rule(np.unique_values)
+    def unique_values_rule(x, /):
+        y = np.unique_values(x)
+        arr = _as_array(x)
+        if not inexact(arr):
+            return y, None
+        values, inverse = np.unique(np.ravel(arr), return_inverse=True)
+        # unique_values may not sort (NumPy >= 2.3): map our sorted values onto its order
+        order = np.searchsorted(values, y) if not np.array_equal(values, y, equal_nan=True) else None
+
+        def unique_values_pullback(dy):
+            d = dy
+            if order is not None:
+                d = np.zeros_like(dy)
+                d[order] = dy
+            return (cotangent(np.reshape(np.take(d, np.reshape(inverse, (-1,))), arr.shape), x),)
+
+        return y, unique_values_pullback

@@ -16,12 +16,24 @@ In: nothing (importing registers NumPy's ``ndarray`` and ``generic`` with
 - ``as_operand(x)``: a list/tuple operand as an array for pullback arithmetic;
 - ``check_no_out`` / ``check_ufunc_kwargs``: rules refuse ``out=`` and ufunc
   ``where=`` (writes the engine cannot see) with ``UnsupportedOperationError``
-  instead of returning a wrong gradient.
+  instead of returning a wrong gradient;
+- ``nan_safe(g, dy)`` / ``nan_safe_product(dy, d)``: NaN safety, ``0 * inf := 0``:
+  where the incoming cotangent ``dy`` is exactly zero the outgoing one is
+  exactly zero, even where the local derivative is infinite or NaN (so
+  ``np.where(x > 0, np.sqrt(x), 0)`` has gradient 0, not NaN, at ``x <= 0``);
+  costs one ``isfinite`` pass, and a ``where`` only when something is not finite;
+- ``as_array``, ``zeros_cotangent``, ``real_if_real``, ``expand_reduced``:
+  small helpers shared by the reduction, shape and signal rules.
+
+Other array libraries (Dask, CuPy: anything with ``__array_function__``, a
+``dtype`` and a ``shape``) are registered as tangent spaces too, after NumPy's
+own types.
 
 Everything here uses dispatching NumPy calls, so the helpers work unchanged on
 CuPy and Dask arrays.
 """
 
+import cmath
 import functools
 
 import numpy as np
@@ -52,6 +64,16 @@ def _scalar_zeros(x):
 
 register_vspace(lambda x: isinstance(x, np.ndarray), _array_zeros, _array_inexact)
 register_vspace(lambda x: isinstance(x, np.generic), _scalar_zeros, _array_inexact)
+
+
+def _is_duck_array(x):
+    """Dask, CuPy and other arrays that implement NumPy's dispatch protocol (checked after NumPy's)."""
+    t = type(x)
+    return (hasattr(t, "__array_function__") and hasattr(x, "shape") and hasattr(x, "dtype")
+            and getattr(getattr(x, "dtype", None), "kind", None) is not None)
+
+
+register_vspace(_is_duck_array, _array_zeros, _array_inexact)
 
 
 # -- helpers for rules -------------------------------------------------------------
@@ -285,3 +307,75 @@ def normalize_axes(axis, ndim):
             a += ndim
         out.append(a)
     return tuple(sorted(out))
+
+
+# -- NaN safety ------------------------------------------------------------------------------
+
+_NUMPY_VALUES = (np.ndarray, np.generic)
+
+
+def nan_safe(g, dy):
+    """``g`` (a cotangent computed as ``dy * derivative``) with exact zeros where ``dy == 0``.
+
+    ``0 * inf`` and ``0 * nan`` are NaN in floating point, but a zero cotangent means
+    "this value does not influence the result", so the outgoing cotangent must be
+    zero there whatever the local derivative is (e.g. the unselected branch of
+    ``np.where(x > 0, np.sqrt(x), 0)``). For NumPy values the extra ``where`` runs
+    only when ``g`` has a non-finite entry; lazy/device arrays (Dask, CuPy) always
+    take it, to avoid forcing a computation or a device sync.
+    """
+    t = type(g)
+    if t is float or t is complex:
+        if cmath.isfinite(g):
+            return g
+        return t(0) if dy == 0 else g
+    if isinstance(g, _NUMPY_VALUES):
+        if np.isfinite(g).all():
+            return g
+        out = np.where(dy == 0, 0, g)
+        if not isinstance(g, np.ndarray) and isinstance(out, np.ndarray):
+            out = out[()]
+        elif out.dtype != g.dtype:
+            out = out.astype(g.dtype)
+        return out
+    if g is None or not hasattr(g, "dtype"):
+        return g
+    return np.where(dy == 0, 0, g)
+
+
+def nan_safe_product(dy, d):
+    """``dy * d`` with ``0 * (inf or nan) := 0`` (see ``nan_safe``)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        g = dy * d
+    return nan_safe(g, dy)
+
+
+# -- small shared helpers -------------------------------------------------------------------
+
+
+def as_array(a):
+    """Rules need ``.ndim``/``.shape``: Python numbers and (nested) lists become arrays; arrays stay."""
+    if hasattr(a, "ndim") and hasattr(a, "shape"):
+        return a
+    return np.asarray(a)
+
+
+def zeros_cotangent(x):
+    """Zeros shaped like array ``x``: float/complex dtypes kept, others float64."""
+    if x.dtype.kind in "fc":
+        return np.zeros_like(x)
+    return np.zeros_like(x, dtype=np.float64)
+
+
+def real_if_real(dy, x):
+    """``dy`` for complex ``x``; its real part for real ``x`` (before writing into a real buffer)."""
+    return dy if is_complex(x) else real_part(dy)
+
+
+def expand_reduced(dy, ndim, axes, keepdims):
+    """Reinsert reduced ``axes`` (sorted, non-negative) into ``dy`` as size-1 dims unless kept."""
+    if keepdims or not axes:
+        return dy
+    if getattr(dy, "ndim", 0) == 0 and len(axes) == ndim:
+        return dy
+    return np.expand_dims(dy, axes)

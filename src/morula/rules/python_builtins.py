@@ -18,7 +18,7 @@ import time
 
 from .. import tangents
 from ..reverse import runtime, shadow
-from .registry import REGISTRY, method_rule, nondiff, nondiff_method, rrule
+from .registry import REGISTRY, attr_rule, method_rule, nondiff, nondiff_method, rrule
 
 _add = tangents.add
 _SCALAR = {float, int, bool}
@@ -99,7 +99,40 @@ def _convert(kind):
 
 
 rrule(float)(_convert(float))
-rrule(complex)(_convert(complex))
+
+
+@rrule(complex)
+def complex_rule(real=0, imag=None):
+    out = complex(real) if imag is None else complex(real, imag)
+    convert = _convert(complex)
+
+    def complex_pullback(g):
+        g = complex(g)
+        if imag is None:
+            return convert(real)[1](g)
+        # z = x + i y: the convention's cotangent is dL/dx + i dL/dy
+        return g.real, g.imag
+    return out, complex_pullback
+
+
+@attr_rule(complex, "real")
+def complex_real_rule(z):
+    return z.real, (lambda g: (complex(g),))
+
+
+@attr_rule(complex, "imag")
+def complex_imag_rule(z):
+    return z.imag, (lambda g: (1j * g,))
+
+
+@method_rule(complex, "conjugate")
+def complex_conjugate_rule(z):
+    return z.conjugate(), (lambda g: (complex(g).conjugate(),))
+
+
+@method_rule(float, "conjugate")
+def float_conjugate_rule(x):
+    return x, (lambda g: (g,))
 
 
 def _winner_rule(pick):

@@ -118,9 +118,22 @@ def truediv_rule(a, b):
         return out, scalar_div_pullback
 
     def truediv_pullback(g):
-        gb = g / _conj(b)
-        return unbroadcast(gb, a), unbroadcast(-gb * _conj(out), b)
+        with _quiet():
+            gb = _nan_safe(g / _conj(b), g)
+            return unbroadcast(gb, a), unbroadcast(_nan_safe(-gb * _conj(out), g), b)
     return out, truediv_pullback
+
+
+def _nan_safe(ct, g):
+    """A zero cotangent stays zero whatever the local derivative (0 * inf := 0), as in the
+    NumPy rules: the unselected branch of ``np.where(x != 0, 1 / x, 0)`` gets exact zeros."""
+    from .numpy_vspace import nan_safe
+    return nan_safe(ct, g)
+
+
+def _quiet():
+    import numpy as np
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
 
 
 @rrule(operator.floordiv)
@@ -160,13 +173,14 @@ def pow_rule(a, b, *modulo):
 
     def pow_pullback(g):
         import numpy as np
-        da = unbroadcast(g * _conj(b * a ** (b - 1) if not _is_zero_int(b) else 0 * a), a)
-        if tb is int:
-            return da, None
-        base = a + 0 * b
-        safe = np.where(base > 0, base, 1) if np.isrealobj(base) else base
-        log_a = np.where(base > 0, np.log(safe), 0.0) if np.isrealobj(base) else np.log(base)
-        db = unbroadcast(g * _conj(out * log_a), b)
+        with _quiet():
+            da = unbroadcast(_nan_safe(g * _conj(b * a ** (b - 1) if not _is_zero_int(b) else 0 * a), g), a)
+            if tb is int:
+                return da, None
+            base = a + 0 * b
+            safe = np.where(base > 0, base, 1) if np.isrealobj(base) else base
+            log_a = np.where(base > 0, np.log(safe), 0.0) if np.isrealobj(base) else np.log(base)
+            db = unbroadcast(_nan_safe(g * _conj(out * log_a), g), b)
         return da, db
     return out, pow_pullback
 

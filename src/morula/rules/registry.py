@@ -31,6 +31,8 @@ class Registry:
         self._method_cache = {}      # (concrete type, name) -> rule or None
         self._attr_cache = {}
         self._signatures = {}        # rule -> positional parameter info
+        # methods/attributes of other array libraries fall back to this type's rules (np.ndarray)
+        self.array_method_fallback = None
 
     def _changed(self):
         self.version += 1
@@ -94,6 +96,9 @@ class Registry:
             if rule is not None:
                 found = rule
                 break
+        if found is None and self.array_method_fallback is not None and hasattr(cls, "__array_function__") \
+                and cls is not self.array_method_fallback:
+            found = self.attributes.get((self.array_method_fallback, name))
         self._attr_cache[key] = found
         return found
 
