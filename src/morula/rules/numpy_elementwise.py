@@ -37,6 +37,7 @@ from morula.rules.numpy_vspace import (
     numpy_method_rule,
     numpy_rule,
     real_part,
+    keep,
 )
 from morula.rules.registry import REGISTRY, nondiff, nondiff_method
 
@@ -472,13 +473,13 @@ def _minmax_rule_for(fn, better, propagate_nan):
             dy = np.asarray(dy) if np.isscalar(dy) else dy
             real = dy.real if np.iscomplexobj(dy) else dy
             first = better(u1, u2)
-            picked1 = np.where(first, real, 0)
+            picked1 = keep(first, real)
             ties = u1 == u2
             if np.any(ties):
-                picked1 = picked1 + np.where(ties, 0.5 * real, 0)
-                picked2 = np.where(first, 0, real - picked1)
+                picked1 = picked1 + keep(ties, 0.5 * real)
+                picked2 = keep(np.logical_not(first), real - picked1)
             else:
-                picked2 = np.where(first, 0, real)  # exact zeros, also where dy is inf/nan
+                picked2 = keep(np.logical_not(first), real)  # exact zeros, also where dy is inf/nan
             g1 = cotangent(picked1, x1) if need1 else None
             g2 = cotangent(picked2, x2) if need2 else None
             return g1, g2
@@ -522,7 +523,7 @@ def _clip_pullback_parts(dy, x, lo, hi):
         inside = below_hi
     if lo is not None:
         d_lo = np.where(np.logical_and(inside, np.logical_not(above_lo)), dy, 0)
-    d_x = np.where(np.logical_and(inside, above_lo), dy, 0)
+    d_x = keep(np.logical_and(inside, above_lo), dy)
     return d_x, d_lo, d_hi
 
 
@@ -568,8 +569,9 @@ def where_rule(condition, *xy):
     out = np.where(condition, x, y)
 
     def where_pullback(dy):
-        dx = cotangent(np.where(condition, dy, 0), x) if inexact(x) else None
-        dyy = cotangent(np.where(condition, 0, dy), y) if inexact(y) else None
+        cond = np.asarray(condition, dtype=bool) if not hasattr(condition, "dtype") else condition
+        dx = cotangent(keep(cond, dy), x) if inexact(x) else None
+        dyy = cotangent(keep(np.logical_not(cond), dy), y) if inexact(y) else None
         return None, dx, dyy
 
     return out, where_pullback
