@@ -54,19 +54,17 @@ _CONSTANT_TYPES = {int, bool, str, bytes, type(None), range, slice, type, _Modul
 _CONSTANT_CLASSES = []   # classes whose instances never hold a float (registered by rules: np.dtype)
 
 
+_library_types = {}
+
+
 def _is_library_type(t):
-    module = getattr(t, "__module__", "") or ""
-    return not module.startswith("__main__") and module.split(".")[0] in _library_packages()
-
-
-def _library_packages():
-    import sys as _sys
-    return {name.split(".")[0] for name, m in list(_sys.modules.items())
-            if m is not None and _is_library_code_file(getattr(m, "__file__", None) or "")}
-
-
-def _is_library_code_file(filename):
-    return "site-packages" in filename or "dist-packages" in filename
+    """Is class ``t`` defined by an installed package (not the user's code)?"""
+    found = _library_types.get(t)
+    if found is None:
+        module = sys.modules.get(getattr(t, "__module__", "") or "")
+        filename = getattr(module, "__file__", None) or ""
+        found = _library_types[t] = "site-packages" in filename or "dist-packages" in filename
+    return found
 
 
 def is_constant(value):
