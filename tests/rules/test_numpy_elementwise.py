@@ -346,3 +346,25 @@ def test_binary_list_inputs(fn):
 
 def test_clip_list_input():
     check_rule(rule(np.clip), np.clip, ([0.2, 1.5, -3.0], -1.0, 1.0))
+
+
+@pytest.mark.parametrize("fn, args", [
+    (np.frexp, (np.array([0.3, -5.5, 12.0]),)),
+    (np.modf, (np.array([0.3, -5.5, 12.25]),)),
+    (np.ldexp, (np.array([0.3, -5.5, 12.0]), np.array([1, -2, 3]))),
+    (np.nextafter, (np.array([0.3, -5.5, 12.0]), np.array([1.0, 0.0, 20.0]))),
+])
+def test_remaining_floating_ufuncs(fn, args):
+    from morula.testing import check_rule
+    check_rule(fn, *args)
+
+
+def test_every_floating_ufunc_has_a_rule():
+    from morula.rules.registry import REGISTRY
+    missing = []
+    for name in dir(np):
+        f = getattr(np, name)
+        if isinstance(f, np.ufunc) and any(t.split("->")[1][:1] in "efdgFDG" for t in f.types):
+            if f not in REGISTRY.functions:
+                missing.append(name)
+    assert not missing, f"floating ufuncs without a rule: {missing}"

@@ -156,3 +156,20 @@ def test_list_operands():
     check_rule(rule(np.vdot), np.vdot, ([1.0, 2.0], rand(2)))
     check_rule(rule(np.outer), np.outer, ([1.0, 2.0], rand(2)))
     check_rule(rule(np.inner), np.inner, ([1.0, 2.0], rand(2)))
+
+
+@pytest.mark.skipif(not hasattr(np, "vecdot"), reason="NumPy without vecdot/matvec/vecmat")
+@pytest.mark.parametrize("dtype", [np.float64, np.complex128])
+@pytest.mark.parametrize("name, shapes", [("vecdot", [(4,), (4,)]), ("vecdot", [(2, 3, 4), (3, 4)]),
+                                          ("matvec", [(3, 4), (4,)]), ("matvec", [(2, 3, 4), (2, 4)]),
+                                          ("vecmat", [(3,), (3, 4)]), ("vecmat", [(2, 3), (2, 3, 4)])])
+def test_numpy2_vector_gufuncs(name, shapes, dtype):
+    from morula.testing import check_rule
+    rng = np.random.default_rng(0)
+    args = []
+    for s in shapes:
+        a = rng.standard_normal(s)
+        if dtype == np.complex128:
+            a = a + 1j * rng.standard_normal(s)
+        args.append(a.astype(dtype))
+    check_rule(getattr(np, name), *args)

@@ -165,6 +165,14 @@ _special_complex.imag = _special[::-1]
 case(np.nan_to_num, _special_complex, True, 0.5, 3.0, -3.0)
 case(np.angle, value(away, (3,), C128), True)
 
+# ufuncs with two outputs, ldexp, nextafter
+for _shape in [(), (3,), (2, 3)]:
+    for _dt in (F64, F32):
+        case(np.frexp, value(normal, _shape, _dt))
+        case(np.modf, value(normal, _shape, _dt))
+        case(np.ldexp, value(normal, _shape, _dt), np.full(_shape, 2, dtype=np.int32))
+        case(np.nextafter, value(normal, _shape, _dt), np.asarray(np.full(_shape, 10.0), dtype=_dt))
+
 # -- reductions ---------------------------------------------------------------------------------------
 
 AXES = [((), None), ((3,), None), ((3,), 0), ((3,), -1), ((2, 3), None), ((2, 3), 0), ((2, 3), -1),

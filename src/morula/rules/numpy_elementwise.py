@@ -738,3 +738,59 @@ nondiff_method(
     np.random.Generator, *(n for n in _GENERATOR_METHODS if hasattr(np.random.Generator, n))
 )
 nondiff_method(np.random.RandomState, *_RANDOMSTATE_METHODS)
+
+
+
+# -- ufuncs with two outputs, and the rest of NumPy's floating ufuncs ---------------------------
+
+@numpy_rule(np.frexp)
+def frexp_rule(x, *out, **kwargs):
+    check_ufunc_kwargs("frexp", out, kwargs)
+    mantissa, exponent = np.frexp(x)
+
+    def frexp_pullback(dy):
+        dm = tangents_items(dy)[0]
+        if dm is None:
+            return (None,)
+        return (cotangent(dm * np.ldexp(np.ones_like(mantissa), -exponent), x),)
+    return (mantissa, exponent), frexp_pullback
+
+
+@numpy_rule(np.modf)
+def modf_rule(x, *out, **kwargs):
+    check_ufunc_kwargs("modf", out, kwargs)
+    fractional, integral = np.modf(x)
+
+    def modf_pullback(dy):
+        df = tangents_items(dy)[0]
+        return ((cotangent(df, x) if df is not None else None),)
+    return (fractional, integral), modf_pullback
+
+
+@numpy_rule(np.ldexp)
+def ldexp_rule(x1, x2, *out, **kwargs):
+    check_ufunc_kwargs("ldexp", out, kwargs)
+    y = np.ldexp(x1, x2)
+
+    def ldexp_pullback(dy):
+        return cotangent(np.ldexp(dy, x2), x1), None
+    return y, ldexp_pullback
+
+
+@numpy_rule(np.nextafter)
+def nextafter_rule(x1, x2, *out, **kwargs):
+    # one representable step from x1: the value moves with x1 (slope 1), not with x2
+    check_ufunc_kwargs("nextafter", out, kwargs)
+    y = np.nextafter(x1, x2)
+
+    def nextafter_pullback(dy):
+        return cotangent(dy, x1) if inexact(x1) else None, None
+    return y, nextafter_pullback
+
+
+nondiff(np.spacing)
+
+
+def tangents_items(dy):
+    from morula.tangents import _items
+    return _items(dy, 2)

@@ -406,9 +406,19 @@ def norm_rule(x, ord=None, axis=None, keepdims=False):
             g = dyk * phase * hit / np.sum(hit, axis=axes, keepdims=True)
         elif kind == "vector" and ord == 0:
             g = np.zeros_like(xa)
-        elif kind == "vector" and np.isscalar(ord) and ord >= 1:
-            p = float(ord)
-            g = dyk * phase * np.where(yk > 0, (mag / np.where(yk > 0, yk, 1)) ** (p - 1), 0)
+        elif kind == "vector" and np.isscalar(ord):
+            p = float(ord)   # any other real p: d/dx (sum |x|^p)^(1/p) = sign(x) (|x| / y)^(p - 1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = np.where((yk > 0) & (mag > 0), mag / np.where(yk > 0, yk, 1), 0)
+                g = dyk * phase * np.where(ratio > 0, ratio ** (p - 1), 0)
+        elif kind == "matrix" and ord in (1, -1, np.inf, -np.inf):
+            # max/min over columns (ord 1) or rows (ord inf) of the absolute sums; ties share
+            r, c = axes
+            summed, over = (r, c) if ord in (1, -1) else (c, r)
+            sums = np.sum(mag, axis=summed, keepdims=True)
+            hit = sums == np.expand_dims(yk, ()) if keepdims else sums == yk
+            hit = hit / np.sum(hit, axis=over, keepdims=True)
+            g = dyk * phase * hit
         elif kind == "matrix" and ord in ("nuc", 2, -2) and axes == tuple(range(np.ndim(xa) - 2, np.ndim(xa))):
             u, s, vh = np.linalg.svd(xa, full_matrices=False)
             if ord == "nuc":
@@ -421,6 +431,63 @@ def norm_rule(x, ord=None, axis=None, keepdims=False):
             raise NotImplementedError(
                 f"morula: the derivative of np.linalg.norm with ord={ord!r} over axes {axes} is not "
                 "available yet; use an explicit formula (e.g. np.sqrt(np.sum(x**2)))")
+        if type(ord) is float and np.isfinite(ord) and kind != "matrix":
+            # a real p is a differentiable parameter of the p-norm:
+            # d/dp (S)^(1/p) with S = sum |x|^p  is  y (sum |x|^p ln|x| / (p S) - ln S / p^2)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                powered = np.where(mag > 0, mag, 1) ** ord * (mag > 0)
+                total = np.sum(powered, axis=axes, keepdims=True)
+                weighted = np.sum(powered * np.log(np.where(mag > 0, mag, 1)), axis=axes, keepdims=True)
+                dp = yk * (weighted / (ord * total) - np.log(total) / ord ** 2)
+                dp = np.sum(np.where(total > 0, dyk * dp, 0).real)
+            return (cotangent(g, x), float(dp))
         return (cotangent(g, x),)
 
     return y, norm_pullback
+
+
+
+# -- NumPy 2 vector/matrix gufuncs -------------------------------------------------------------
+# vecdot and vecmat conjugate their first operand: for y = conj(a) b the convention gives
+# cotangents b conj(dy) for a and dy a for b.
+
+
+def _vecdot_rule(x1, x2, *rest, axis=-1, **kwargs):
+    y = np.vecdot(x1, x2, axis=axis)
+    a, b = as_operand(x1), as_operand(x2)
+
+    def vecdot_pullback(dy):
+        g = np.expand_dims(dy, axis)
+        return (cotangent(b * np.conj(g), x1) if inexact(x1) else None,
+                cotangent(g * a, x2) if inexact(x2) else None) + (None,) * len(rest)
+    return y, vecdot_pullback
+
+
+def _matvec_rule(x1, x2, *rest, **kwargs):
+    y = np.matvec(x1, x2)
+    A, v = as_operand(x1), as_operand(x2)
+
+    def matvec_pullback(dy):
+        dA = dy[..., :, None] * np.conj(v[..., None, :])
+        dv = np.matvec(np.conj(np.swapaxes(A, -1, -2)), dy)
+        return (cotangent(dA, x1) if inexact(x1) else None,
+                cotangent(dv, x2) if inexact(x2) else None) + (None,) * len(rest)
+    return y, matvec_pullback
+
+
+def _vecmat_rule(x1, x2, *rest, **kwargs):
+    y = np.vecmat(x1, x2)
+    v, A = as_operand(x1), as_operand(x2)
+
+    def vecmat_pullback(dy):
+        dv = np.matvec(A, np.conj(dy))
+        dA = v[..., :, None] * dy[..., None, :]
+        return (cotangent(dv, x1) if inexact(x1) else None,
+                cotangent(dA, x2) if inexact(x2) else None) + (None,) * len(rest)
+    return y, vecmat_pullback
+
+
+for _name, _rule in (("vecdot", _vecdot_rule), ("matvec", _matvec_rule), ("vecmat", _vecmat_rule)):
+    _fn = getattr(np, _name, None)
+    if _fn is not None:
+        numpy_rule(_fn)(_rule)
