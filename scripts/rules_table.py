@@ -1,0 +1,288 @@
+"""Generate docs/rules.md, the table of derivative rules, from morula's rule registry.
+
+    python scripts/rules_table.py           # rewrite docs/rules.md
+    python scripts/rules_table.py --check   # exit 1 if docs/rules.md is not what would be generated
+
+The table lists every entry of ``morula.rules.registry.REGISTRY``: functions
+(``REGISTRY.functions``: callable -> rule), methods of built-in types
+(``REGISTRY.methods``: (type, name) -> rule) and attributes
+(``REGISTRY.attributes``: (type, name) -> rule). Only morula's own rules are
+listed: entries registered by user code (or by a test running in the same
+process) are left out, so the table is the same wherever it is generated.
+``tests/test_docs.py`` compares the file with ``render()`` so it cannot go stale.
+"""
+
+import argparse
+import difflib
+import importlib
+import pkgutil
+import re
+import sys
+import sysconfig
+import types
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "rules.md"
+TESTS = ROOT / "tests"
+# files whose words do not count as "tested" (this table's own test mentions no rules)
+IGNORED_TEST_FILES = {"test_docs.py"}
+
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+# Namespaces searched for the name a user writes, as (prefix shown, module name); a bare
+# prefix "" is a builtin (shown as `abs`). Optional libraries are searched when installed.
+NAMESPACES = [
+    ("", "builtins"),
+    ("math", "math"),
+    ("cmath", "cmath"),
+    ("operator", "operator"),
+    ("copy", "copy"),
+    ("functools", "functools"),
+    ("random", "random"),
+    ("time", "time"),
+    ("np", "numpy"),
+    ("np.linalg", "numpy.linalg"),
+    ("np.fft", "numpy.fft"),
+    ("np.random", "numpy.random"),
+    ("scipy.special", "scipy.special"),
+    ("scipy.linalg", "scipy.linalg"),
+    ("scipy.signal", "scipy.signal"),
+    ("scipy.sparse", "scipy.sparse"),
+    ("scipy.sparse.linalg", "scipy.sparse.linalg"),
+    ("mo", "morula"),
+]
+
+
+def _load_rules():
+    """Import morula and every module of ``morula.rules`` (also those registered lazily for
+    optional libraries), so that all of morula's rules are registered. Returns the registry
+    and the rule modules that could not be imported (their library is not installed)."""
+    import morula  # noqa: F401
+    import morula.rules
+    missing = []
+    for info in pkgutil.iter_modules(morula.rules.__path__):
+        try:
+            importlib.import_module(f"morula.rules.{info.name}")
+        except ImportError as error:
+            missing.append(f"morula.rules.{info.name} ({error})")
+    from morula.rules.registry import REGISTRY
+    return REGISTRY, missing
+
+
+_library_roots = None
+
+
+def _is_library(module_name):
+    """Is ``module_name`` morula, the standard library or an installed package (not user code,
+    such as a test module that registered a rule while running in the same process)?"""
+    global _library_roots
+    if not module_name:
+        return True
+    top = module_name.lstrip("_").split(".")[0]
+    if top in ("builtins", "morula", "numpy"):
+        return True
+    module = sys.modules.get(module_name) or sys.modules.get(module_name.split(".")[0])
+    filename = getattr(module, "__file__", None)
+    if module is not None and filename is None:
+        return True   # a built-in module
+    if filename is None:
+        return False
+    if _library_roots is None:
+        paths = sysconfig.get_paths()
+        _library_roots = tuple({paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")} - {""})
+    return filename.startswith(_library_roots) or "site-packages" in filename or "dist-packages" in filename
+
+
+def _short_module(module):
+    """'numpy.random._generator' -> 'np.random', 'scipy.special._ufuncs' -> 'scipy.special'."""
+    module = module or "builtins"
+    parts = [p for p in module.split(".") if not p.startswith("_")] or [module.lstrip("_")]
+    if parts[0] == "numpy":
+        parts[0] = "np"
+    return ".".join(parts)
+
+
+def _alias_index():
+    """id(object) -> list of names a user writes for it (`np.abs`, `abs`, `math.exp`, ...)."""
+    index = {}
+    for prefix, module_name in NAMESPACES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for name, obj in vars(module).items():
+            if name.startswith("_") or isinstance(obj, types.ModuleType):
+                continue
+            if isinstance(obj, type) and getattr(obj, "__name__", None) != name:
+                continue   # type aliases (np.double, np.float128, ...) differ between platforms
+            shown = f"{prefix}.{name}" if prefix else name
+            index.setdefault(id(obj), []).append(shown)
+    return index
+
+
+def _is_nondiff(rule):
+    name = getattr(rule, "__name__", "")
+    return name.startswith("nondiff_") or name == "constant_method"
+
+
+def _is_morula_rule(rule):
+    return (getattr(rule, "__module__", "") or "").startswith("morula.")
+
+
+def _function_rows(registry, aliases):
+    rows = []
+    for fn, rule in registry.functions.items():
+        if not _is_morula_rule(rule):
+            continue   # registered by user code
+        names = aliases.get(id(fn), [])
+        own = getattr(fn, "__name__", None)
+        if names:
+            # the name the object calls itself comes first (np.absolute, not np.abs)
+            names = sorted(names, key=lambda n: (n.rsplit(".", 1)[-1] != own, n.count("."), n))
+            module = names[0].rsplit(".", 1)[0] if "." in names[0] else "builtins"
+        else:
+            module_name = getattr(fn, "__module__", None)
+            owner = getattr(fn, "__self__", None)
+            if module_name is None and owner is not None and not isinstance(owner, types.ModuleType):
+                module_name = type(owner).__module__   # a bound method of a library object
+            if not _is_library(module_name):
+                continue   # e.g. mo.nondiff(user_function) run in the same process
+            shown = getattr(fn, "__name__", None) or repr(fn)
+            module = _short_module(module_name)
+            names = [shown if module == "builtins" else f"{module}.{shown}"]
+        rows.append((module, names[0], names[1:], rule))
+    return rows
+
+
+def _member_rows(table):
+    rows = []
+    for (cls, name), rule in table.items():
+        if not _is_morula_rule(rule) or not _is_library(cls.__module__):
+            continue
+        module = _short_module(cls.__module__)
+        rows.append((module, f"{cls.__name__}.{name}", [], rule))
+    return rows
+
+
+def _test_words():
+    words = set()
+    for path in sorted(TESTS.rglob("*.py")):
+        if path.name in IGNORED_TEST_FILES:
+            continue
+        words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", path.read_text(encoding="utf-8")))
+    return words
+
+
+HEADER = """\
+# Derivative rules
+
+<!-- Generated by scripts/rules_table.py from morula.rules.registry.REGISTRY. Do not edit by
+     hand: run `python scripts/rules_table.py` (tests/test_docs.py fails when this file is stale). -->
+
+Every function, method and attribute that morula differentiates with a
+registered rule instead of transforming Python source. Anything not listed
+here is handled by the runtime dispatch described in [the guide](guide.md#how-a-call-is-differentiated):
+Python functions, methods, lambdas and constructors are transformed from their
+source; any other call is run and must return no floating-point value, or it
+raises `MissingRuleError`. Indexing (`x[i]`, `x[i] = v`), attribute access on
+your own objects, iteration (`for row in A`) and tuple/list/dict literals are
+part of the engine and are not listed either.
+
+Columns:
+
+- **function**: the name you write. `np` is NumPy, `mo` is morula, a bare name
+  (`abs`) is a Python builtin; `ndarray.sum` is the method `x.sum()` of a NumPy
+  array, `ndarray.T` the attribute `x.T`, `list.append` a method of Python lists.
+  `Generator.normal` is a method of `np.random.Generator`, `csr_matrix.dot` one
+  of `scipy.sparse.csr_matrix`. Other names for the same object follow in
+  parentheses. SciPy's rules are registered once your program imports SciPy
+  (morula never imports it itself).
+- **kind**: `rule` has a derivative rule; `nondiff` is declared to have no
+  derivative (its output is treated as a constant: comparisons, rounding,
+  `argmax`, random sampling, `len`, ...).
+- **reverse**: a reverse-mode (vjp) rule exists (for `nondiff`: the zero
+  derivative).
+- **forward**: a forward-mode (jvp) rule exists. Forward mode does not exist
+  yet, so this column is `—` everywhere.
+- **tested**: a heuristic. ✓ when the short name (the part after the last dot,
+  or any alternative name) occurs as a word in some file under `tests/`
+  (except `tests/test_docs.py`). It can claim too much (`len`, `T`, `sum` occur
+  in many tests for other reasons) and too little (`operator.mul` is exercised
+  by every `*` without its name appearing). Rules are checked against finite
+  differences in `tests/rules/`; see [rules_numpy_notes.md](rules_numpy_notes.md)
+  for conventions at non-differentiable points.
+
+Rows are sorted by module, then name. To add a rule of your own see
+[Extending morula](guide.md#extending-morula-rrule-and-nondiff).
+
+"""
+
+
+class MissingLibraryError(RuntimeError):
+    """A rule module's library is not installed, so the table would be incomplete."""
+
+
+def render():
+    """The text docs/rules.md should have. Needs every optional library morula has rules for
+    (install the test extras: ``pip install -e ".[test]"``)."""
+    registry, missing = _load_rules()
+    if missing:
+        raise MissingLibraryError("cannot list all rules; these rule modules do not import: "
+                                  + "; ".join(missing))
+    aliases = _alias_index()
+    rows = _function_rows(registry, aliases)
+    rows += _member_rows(registry.methods)
+    rows += _member_rows(registry.attributes)
+    rows.sort(key=lambda r: (r[0].lower(), r[1].lower(), r[1]))
+    words = _test_words()
+    n_rule = sum(1 for r in rows if not _is_nondiff(r[3]))
+    lines = [HEADER.rstrip("\n"), "",
+             f"{len(rows)} entries: {n_rule} rules, {len(rows) - n_rule} nondiff.", "",
+             "| function | kind | reverse | forward | tested |",
+             "|---|---|---|---|---|"]
+    for module, name, others, rule in rows:
+        cell = f"`{name}`"
+        if others:
+            cell += " (" + ", ".join(f"`{o}`" for o in others) + ")"
+        kind = "nondiff" if _is_nondiff(rule) else "rule"
+        short_names = {n.rsplit(".", 1)[-1] for n in [name] + others}
+        tested = "✓" if short_names & words else ""
+        lines.append(f"| {cell} | {kind} | ✓ | — | {tested} |")
+    return "\n".join(lines) + "\n"
+
+
+def check(path=DOC):
+    """True when ``path`` holds exactly what ``render()`` gives."""
+    try:
+        current = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        current = ""
+    return current == render()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="do not write; exit 1 if docs/rules.md differs from what would be generated")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+        if current == text:
+            print(f"{DOC.relative_to(ROOT)} is up to date")
+            return 0
+        diff = difflib.unified_diff(current.splitlines(), text.splitlines(), "docs/rules.md (current)",
+                                    "docs/rules.md (generated)", lineterm="", n=1)
+        print("\n".join(list(diff)[:60]))
+        print(f"\n{DOC.relative_to(ROOT)} is stale: run `python scripts/rules_table.py`", file=sys.stderr)
+        return 1
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text, encoding="utf-8")
+    print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
