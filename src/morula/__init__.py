@@ -4,6 +4,7 @@ Re-exports only; see ``api`` for the differentiation functions.
 """
 
 from . import rules as _rules  # noqa: F401  (registers the rules)
+from . import api
 from .api import (checkpoint, grad, jacobian, jacrev, source, stop_gradient, value_and_grad, vjp)
 from .errors import MissingRuleError, NonScalarOutputError, UnsupportedOperationError, UnsupportedSyntaxError
 from .rules.registry import nondiff, rrule
@@ -11,6 +12,7 @@ from .tangents import ObjectCotangent
 from . import testing  # noqa: F401
 
 nondiff(stop_gradient)
+rrule(checkpoint)(api._checkpoint_rule)
 
 __version__ = "0.1.0"
 __all__ = ["grad", "value_and_grad", "vjp", "jacobian", "jacrev", "stop_gradient", "checkpoint",

@@ -45,15 +45,48 @@ def _argnums_tuple(argnums, nargs):
     return tuple(n % nargs for n in nums)
 
 
-def _pull(pb, ct, args):
+class _Snapshot:
+    """The container structure of an argument as it was passed (``f`` may append to or pop
+    from it): gradients mirror the argument as given, not as ``f`` left it."""
+
+    __slots__ = ("obj", "items")
+
+    def __init__(self, obj):
+        self.obj = obj
+        t = type(obj)
+        if t is list or t is tuple:
+            self.items = [_Snapshot(v) for v in obj]
+        elif t is dict:
+            self.items = {k: _Snapshot(v) for k, v in obj.items()}
+        else:
+            self.items = None
+
+
+def _snapshots(args):
+    return tuple(_Snapshot(a) for a in args)
+
+
+def _materialize(ct, snap):
+    obj, items = snap.obj, snap.items
+    if items is None:
+        return tangents.materialize(ct, obj, leaf=shadow.total)
+    ct = shadow.total(obj, ct)
+    if type(items) is dict:
+        ct = ct if type(ct) is dict else {}
+        return {k: _materialize(ct.get(k), s) for k, s in items.items()}
+    values = [_materialize(c, s) for c, s in zip(tangents._items(ct, len(items)), items)]
+    return values if type(obj) is list else tuple(values)
+
+
+def _pull(pb, ct, args, snapshots=None):
     """Run a top-level pullback; returns the materialized cotangent of every positional arg."""
     if pb is None or ct is None:
         return tuple(tangents.materialize(None, a) for a in args)
+    snapshots = snapshots or _snapshots(args)
     with runtime.gc_paused(), runtime.backward_scope():
         cts = pb(ct)
-        # array cotangents may sit in the shadow memory (kept by array identity)
-        return tuple(tangents.materialize(c, a, leaf=shadow.total)
-                     for c, a in zip(cts[1:1 + len(args)], args))
+        # cotangents of mutable values may sit in the shadow memory (kept by identity)
+        return tuple(_materialize(c, snap) for c, snap in zip(cts[1:1 + len(args)], snapshots))
 
 
 def vjp(f, *primals, has_aux=False):
@@ -61,6 +94,7 @@ def vjp(f, *primals, has_aux=False):
 
     With ``has_aux=True``, ``f`` returns ``(out, aux)`` and ``vjp`` returns ``(out, pullback, aux)``.
     """
+    snapshots = _snapshots(primals)
     out, pb = _run(f, primals, None)
     aux = None
     if has_aux:
@@ -68,7 +102,7 @@ def vjp(f, *primals, has_aux=False):
 
     def pullback(cotangent):
         ct = (cotangent, None) if has_aux else cotangent
-        return _pull(pb, ct, primals)
+        return _pull(pb, ct, primals, snapshots)
 
     pullback.__morula_api__ = True
 
@@ -87,6 +121,8 @@ def _scalar_seed(out, fname):
         return 1.0
     dtype = getattr(out, "dtype", None)
     shape = getattr(out, "shape", None)
+    if dtype is not None and shape == () and dtype.kind in "iub":   # an integer result: constant
+        return 1.0
     if dtype is not None and shape == () and dtype.kind == "f":
         import numpy as np
         return dtype.type(1) if isinstance(out, np.generic) else np.ones_like(out)
@@ -107,11 +143,12 @@ def value_and_grad(f, argnums=0, has_aux=False):
     def value_and_grad_f(*args, **kwargs):
         nums = _argnums_tuple(argnums, len(args))
         args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
+        snapshots = _snapshots(args)
         out, pb = _run(f, args, kwargs)
         value, aux = _split_aux(out) if has_aux else (out, None)
         seed = _scalar_seed(value, name)
         ct = (seed, None) if has_aux else seed
-        grads = _pull(pb, ct, args)
+        grads = _pull(pb, ct, args, snapshots)
         picked = grads[nums[0]] if isinstance(argnums, int) else tuple(grads[i] for i in nums)
         return ((value, aux) if has_aux else value), picked
 
@@ -144,6 +181,7 @@ def jacobian(f, argnums=0):
     def jacobian_f(*args, **kwargs):
         nums = _argnums_tuple(argnums, len(args))
         args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
+        snapshots = _snapshots(args)
         out, pb = _run(f, args, kwargs)
         out_arr = np.asarray(out)
         rows = {i: [] for i in nums}
@@ -152,7 +190,7 @@ def jacobian(f, argnums=0):
             basis = np.zeros(out_arr.shape, dtype=out_arr.dtype if out_arr.dtype.kind in "fc" else float)
             basis.flat[k] = 1
             ct = float(basis) if scalar_out and type(out) is float else (basis if not scalar_out else basis[()])
-            grads = _pull(pb, ct, args)
+            grads = _pull(pb, ct, args, snapshots)
             for i in nums:
                 rows[i].append(np.asarray(grads[i]))
         result = []
@@ -205,6 +243,11 @@ class Checkpointed:
 
 def checkpoint(f):
     return Checkpointed(f)
+
+
+def _checkpoint_rule(f):
+    # the cotangent of the checkpointed function (a closure's captured variables) is f's
+    return Checkpointed(f), lambda g: (g,)
 
 
 class GeneratedSource(str):

@@ -48,7 +48,27 @@ class NonScalarOutputError(MorulaError, TypeError):
 
 
 class UnsupportedOperationError(MorulaError, TypeError):
-    """An operation morula can see but cannot differentiate correctly."""
+    """An operation morula can see but cannot differentiate correctly.
+
+    Raised from rules, the message gets the user's file and line when it does not name one."""
+
+    def __init__(self, message):
+        if ".py:" not in message.split(" ", 1)[0]:
+            where = user_site()
+            if where:
+                message = f"{where}: {message}"
+        super().__init__(message)
+
+
+def user_site():
+    """The user's file:line of the innermost function morula is differentiating, if any."""
+    import sys
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name.endswith("__fwd"):
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
 
 
 def describe_callable(fn):

@@ -128,3 +128,34 @@ def cached_square(v):
 
 def uses_lru_cache(x):
     return cached_square(x) + cached_square(2.0)
+
+
+def default_from_enclosing(x):
+    f = lambda v=x: 2.0 * v      # noqa: E731
+    def g(v=x, *, w=x):
+        return v * w
+    return f() + g() + g(1.0) + f(3.0)
+
+
+def checkpointed_closure(a, x):
+    import morula as mo
+
+    def inner(v):
+        return a * np.sin(v)
+    return np.sum(mo.checkpoint(inner)(x))
+
+
+class WithRuledMethod:
+    def __init__(self, v):
+        self.v = v
+
+    def double(self):
+        return 2.0 * self.v
+
+
+def calls_ruled_method(x):
+    return WithRuledMethod(x).double() * 3.0
+
+
+def singular_python_floats(x):
+    return x ** 0.5 + np.log(x) * 0.0 + x ** 0.0

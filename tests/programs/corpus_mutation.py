@@ -236,3 +236,66 @@ def list_read_in_loop(xs):
     for i in range(len(xs)):
         total = total + xs[i] * xs[len(xs) - 1 - i]
     return total
+
+
+def pops_argument(xs):
+    v = xs.pop()
+    return 2.0 * v + xs[0]
+
+
+def appends_to_argument(xs):
+    xs.append(2.0 * xs[0])
+    return sum(xs)
+
+
+def adds_key_to_argument(d):
+    d["new"] = 3.0 * d["a"]
+    return d["new"] + d["a"]
+
+
+def dict_update_keywords(x):
+    d = {}
+    d.update(b=x * x)
+    d.update({"c": 2.0 * x}, e=x)
+    return d["b"] + d["c"] * d["e"]
+
+
+def sort_with_keywords(x):
+    xs = [x, 2.0 * x, -x]
+    xs.sort(reverse=True, key=abs)
+    return xs[0] * 3.0 + xs[2]
+
+
+def fill_diagonal_inside(x):
+    a = np.zeros((3, 3))
+    np.fill_diagonal(a, x)
+    b = np.ones((2, 2))
+    np.fill_diagonal(b, np.array([x, 2.0 * x]) * x)
+    return a.sum() + np.sum(b * b)
+
+
+def out_into_zero_dim(x):
+    a = np.zeros(())
+    np.sum(x, out=a)
+    b = np.zeros(())
+    np.multiply(x[0], x[1], out=b)
+    return a * 2.0 + float(b)
+
+
+class Temperature:
+    def __init__(self, kelvin):
+        self._kelvin = kelvin
+
+    @property
+    def celsius(self):
+        return self._kelvin - 273.15
+
+    @celsius.setter
+    def celsius(self, value):
+        self._kelvin = value * 1.0 + 273.15
+
+
+def property_setter(x):
+    t = Temperature(300.0)
+    t.celsius = x * x
+    return t._kelvin * 2.0 + t.celsius

@@ -32,6 +32,11 @@ CASES = {
     "list_methods_in_loop": (M.list_methods_in_loop, (0.7,)),
     "state_dict_threaded": (M.state_dict_threaded, (0.7,)),
     "list_read_in_loop": (M.list_read_in_loop, ([0.5, 1.5, -2.0, 3.0],)),
+    "dict_update_with_keywords": (M.dict_update_keywords, (0.7,)),
+    "list_sort_with_keywords": (M.sort_with_keywords, (0.7,)),
+    "fill_diagonal": (M.fill_diagonal_inside, (0.7,)),
+    "out_into_zero_dim_arrays": (M.out_into_zero_dim, (rng.standard_normal(2),)),
+    "property_setter": (M.property_setter, (0.7,)),
 }
 
 
@@ -95,3 +100,18 @@ def test_untrackable_in_place_operations_are_refused():
 
     with pytest.raises(mo.UnsupportedOperationError, match="resize"):
         mo.grad(g)(np.array([3.0, 1.0, 2.0]))
+
+
+def test_gradient_mirrors_the_argument_as_passed_not_as_left():
+    assert mo.grad(M.pops_argument)([1.0, 5.0]) == [1.0, 2.0]
+    assert mo.grad(M.appends_to_argument)([1.0, 5.0]) == [3.0, 1.0]
+    assert mo.grad(M.adds_key_to_argument)({"a": 1.0}) == {"a": 4.0}
+
+
+def test_object_arrays_are_refused():
+    def f(x):
+        a = np.array([x, 1.0], dtype=object)
+        return float(np.sum(a * a))
+
+    with pytest.raises(mo.UnsupportedOperationError, match="dtype=object"):
+        mo.grad(f)(2.0)

@@ -55,6 +55,8 @@ CASES = {
     "default_array_parameter": (F.default_array_param, (np.array([0.3, 0.4]),)),
     "map_sorted": (F.calls_map_sorted, ([1.0, -3.0, 2.0],)),
     "lru_cache_decorated_helper": (F.uses_lru_cache, (1.7,)),
+    "defaults_from_enclosing_variables": (F.default_from_enclosing, (1.3,)),
+    "checkpoint_of_a_closure": (F.checkpointed_closure, (2.0, np.array([0.1, 0.2]))),
     # containers
     "tuple_in_out": (K.tuple_in_out, ((1.5, 2.0),)),
     "list_methods": (lambda x: K.list_building(x, 4), (1.3,)),
@@ -136,3 +138,28 @@ def test_integer_arithmetic_carries_no_gradient():
         return x * k
 
     assert mo.grad(f)(2.0, 3) == 7.0
+
+
+def test_rrule_on_a_method_is_used_for_instance_calls():
+    @mo.rrule(F.WithRuledMethod.double)
+    def double_rule(self):
+        return 2.0 * self.v, lambda g: (mo.ObjectCotangent({"v": 100.0 * g}),)
+
+    try:
+        assert mo.grad(F.calls_ruled_method)(1.0) == 300.0
+    finally:
+        from morula.rules.registry import REGISTRY
+        del REGISTRY.functions[F.WithRuledMethod.double]
+        REGISTRY._changed()
+
+
+def test_singular_points_of_python_floats_follow_numpy():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert mo.grad(F.singular_python_floats)(0.0) == float("inf")
+        assert mo.grad(lambda x: x ** 0.0)(0.0) == 0.0
+
+
+def test_integer_output_has_zero_gradient():
+    assert mo.grad(lambda x: np.int64(3))(1.0) == 0.0

@@ -98,6 +98,9 @@ def _smooth_enough(f, x, y, eps=1e-4):
 @given(source=programs(), x=st.floats(-1.5, 1.5), y=st.floats(-1.5, 1.5))
 def test_random_program_gradient_matches_finite_differences(tmp_path, source, x, y):
     f = load(source, tmp_path)
+    # keep away from exact ties with the program's round constants (max(y, 0.0) at y = 0.0 is a
+    # kink where any one-sided convention is right and finite differences may see a flat spot)
+    x, y = x + 1e-3 * math.pi, y - 1e-3 * math.e
     if not _smooth_enough(f, x, y):
         return
     gx, gy = mo.grad(f, argnums=(0, 1))(x, y)

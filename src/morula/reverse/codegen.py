@@ -511,8 +511,19 @@ class ReverseCodegen:
             fwd.emit(fi, self.placeholder(s.node, "stmt"), s.line)
         g = self._take(bwd, bi, s.target, s.line)
         captured = [n for n in s.captured if n in self.active]
-        if g == "None" or not captured:
+        defaults = [(p, d) for p, d in _default_names(s.node.args) if d in self.active]
+        if g == "None" or not (captured or defaults):
             return
+        if defaults:
+            # default values taken from local variables (lambda v=x: ...): the callee reports
+            # the cotangent of each default it used under "__default__<parameter>"
+            bwd.emit(bi, f"if {g} is not None:", s.line)
+            for param, name in defaults:
+                bwd.emit(bi + 1, f"_mo_c0 = {g}.get('__default__{param}')", s.line)
+                self.acc(bwd, bi + 1, core.Name(name), "_mo_c0", s.line)
+            captured = [n for n in captured if n not in {d for _, d in defaults} or n in _free_names(s.node)]
+            if not captured:
+                return
         if s.target in captured:
             # a recursive function captures itself: its closure cotangent nests one level per
             # recursive call ({'x': ..., 'f': {'x': ..., 'f': ...}}); walk down the nesting
@@ -528,6 +539,25 @@ class ReverseCodegen:
         for name in captured:
             bwd.emit(bi + 1, f"_mo_c0 = {g}.get({name!r})", s.line)
             self.acc(bwd, bi + 1, core.Name(name), "_mo_c0", s.line)
+
+
+def _default_names(args):
+    """(parameter, variable) for parameter defaults that are plain variable names."""
+    positional = args.posonlyargs + args.args
+    pairs = []
+    for param, default in zip(positional[len(positional) - len(args.defaults):], args.defaults):
+        if isinstance(default, ast.Name):
+            pairs.append((param.arg, default.id))
+    for param, default in zip(args.kwonlyargs, args.kw_defaults):
+        if isinstance(default, ast.Name):
+            pairs.append((param.arg, default.id))
+    return pairs
+
+
+def _free_names(node):
+    """Names the body of a def/lambda reads (not its defaults)."""
+    body = node.body if isinstance(node.body, list) else [node.body]
+    return {n.id for b in body for n in ast.walk(b) if isinstance(n, ast.Name)}
 
 
 def _locate_missing(node, line):

@@ -409,6 +409,17 @@ def _setattr_pullback(obj, name, value):
 
 
 def setattr_op(obj, name, value):
+    descriptor = runtime._class_attr(type(obj), name)
+    if isinstance(descriptor, property) and type(descriptor.fset) is _FunctionType:
+        # a property setter written in Python: differentiate it (it writes the real fields)
+        _, pb = runtime._call_python(descriptor.fset, (obj, value), None, self_seeded=True)
+        if pb is None:
+            return obj, None
+
+        def property_setter_pullback(g):
+            cts = pb(None, (g, None))
+            return cts[1], None, cts[2]
+        return obj, property_setter_pullback
     setattr(obj, name, value)
     return obj, _setattr_pullback(obj, name, value)
 

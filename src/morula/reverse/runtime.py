@@ -81,6 +81,9 @@ def is_constant(value):
         return all(is_constant(v) for v in value)
     if t is dict:
         return all(is_constant(v) for v in value.values())
+    dtype = getattr(value, "dtype", None)
+    if getattr(dtype, "kind", None) == "O" and hasattr(value, "flat"):   # object arrays hold Python values
+        return all(is_constant(v) for v in value.flat)
     for predicate, _, inexact in tangents._vspaces:
         if predicate(value):
             return not inexact(value)
@@ -421,13 +424,30 @@ def _call_python(f, args, kwargs, seed=None, self_seeded=False):
     nargs = len(args)
     names = tuple(kwargs) if kwargs else ()
 
+    defaulted = _defaulted_params(f, layout, nargs, names) if (f.__defaults__ or f.__kwdefaults__) else ()
+
     def function_pullback(g, param_seeds=None):
         pcts, ccts = back(g, param_seeds)
+        if defaulted:
+            # cotangents of default values: part of the function's own cotangent
+            extra = {f"__default__{p}": pcts[i] for p, i in defaulted if pcts[i] is not None}
+            if extra:
+                ccts = {**(ccts or {}), **extra}
         return (ccts,) + _map_param_cts(layout, pcts, nargs, names)
 
     values = tuple(args) + (tuple(kwargs.values()) if kwargs else ())
     always = forward.__morula_compiled__.function.writes_in_place
     return wrap_call(out, function_pullback, values, always)
+
+
+def _defaulted_params(f, layout, nargs, names):
+    """(name, cotangent index) of the parameters this call leaves to their default values."""
+    _, npos, _, _, index, _ = layout
+    code = f.__code__
+    nkw = code.co_kwonlyargcount
+    positional = code.co_varnames[nargs:npos]
+    keyword_only = code.co_varnames[npos:npos + nkw]
+    return tuple((p, index[p]) for p in positional + keyword_only if p not in names)
 
 
 def _param_layout(f):
@@ -596,6 +616,43 @@ def _class_attr(t, name):
     return found
 
 
+def _method_with_rule(found, obj, args, kwargs):
+    rule, mutating = found
+    values = (obj,) + tuple(args) + (tuple(kwargs.values()) if kwargs else ())
+    if mutating:
+        # in-place methods: pullback(g, seed) -> (dself_before, *dargs[, {keyword: ct}])
+        out, pb = rule(obj, *args, **kwargs) if kwargs else rule(obj, *args)
+        if pb is None:
+            return out, None
+        if kwargs:
+            names = tuple(kwargs)
+            by_keyword = getattr(rule, "keyword_cotangents", False)
+
+            def mutating_keyword_pullback(g, seed):
+                cts = pb(g, seed)
+                if by_keyword:
+                    return tuple(cts[:-1]) + tuple((cts[-1] or {}).get(n) for n in names)
+                return tuple(cts) + (None,) * len(names)
+            return wrap_call(out, mutating_keyword_pullback, values)
+        return wrap_call(out, pb, values)
+    if kwargs:
+        out, pb = _rule_with_kwargs(rule, (obj,) + tuple(args), kwargs, tuple(kwargs))
+    else:
+        out, pb = rule(obj, *args)
+    if pb is None:
+        return out, None
+    out, pb = wrap_rule(out, pb, values)
+    always = type(pb) is ShadowPullback
+    nargs = len(values) - 1
+
+    def method_rule_pullback(g, seed=None):
+        if g is None and not always:
+            return (seed,) + (None,) * nargs
+        cts = pb(g)
+        return (_add(seed, cts[0]),) + tuple(cts[1:])
+    return out, method_rule_pullback
+
+
 def _super_method(obj, cls, name, args, kwargs):
     bound = getattr(super(cls, obj), name)
     if type(bound) is _MethodType and type(bound.__func__) is _FunctionType and bound.__self__ is obj:
@@ -627,28 +684,12 @@ def _resolve_method(obj, name, args, kwargs):
         # another array library (Dask, CuPy): NumPy's method rules, written with dispatching calls
         found = REGISTRY.method_rule(REGISTRY.array_method_fallback, name)
     if found is not None:
-        rule, mutating = found
-        values = (obj,) + tuple(args) + (tuple(kwargs.values()) if kwargs else ())
-        if kwargs:
-            out, pb = _rule_with_kwargs(rule, (obj,) + tuple(args), kwargs, tuple(kwargs))
-        else:
-            out, pb = rule(obj, *args)
-        if pb is None:
-            return out, None
-        if mutating:
-            return wrap_call(out, pb, values)
-        out, pb = wrap_rule(out, pb, values)
-        always = type(pb) is ShadowPullback
-        nargs = len(values) - 1
-
-        def method_rule_pullback(g, seed=None):
-            if g is None and not always:
-                return (seed,) + (None,) * nargs
-            cts = pb(g)
-            return (_add(seed, cts[0]),) + tuple(cts[1:])
-        return out, method_rule_pullback
+        return _method_with_rule(found, obj, args, kwargs)
     attr = _class_attr(t, name) if not isinstance(obj, type) else None
     if type(attr) is _FunctionType:
+        rule = _functions.get(attr)
+        if rule is not None:   # @rrule(Class.method): the rule, with self first
+            return _method_with_rule((rule, False), obj, args, kwargs)
         return _method_python(attr, obj, args, kwargs)
     if isinstance(obj, type) or isinstance(attr, (staticmethod, classmethod)):
         out, pb = _dispatch_any(getattr(obj, name), args, kwargs)

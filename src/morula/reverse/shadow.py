@@ -124,7 +124,7 @@ def deposit(x, ct):
     buffers = _store().buffers
     key = id(root)
     entry = buffers.get(key)
-    if x is root and getattr(ct, "shape", None) == root.shape and getattr(ct, "dtype", None) == root.dtype:
+    if x is root and type(ct) is type(root) and ct.shape == root.shape and ct.dtype == root.dtype:
         if entry is None:   # the common case: keep the pullback's array itself (copy on write)
             buffers[key] = (root, ct, False)
             return

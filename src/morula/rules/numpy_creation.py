@@ -15,6 +15,8 @@ of its own shape and dtype, an integer ``None``.
 
 import numpy as np
 
+from morula.errors import UnsupportedOperationError
+
 from morula.rules.numpy_vspace import (
     as_array,
     conj,
@@ -44,6 +46,11 @@ def _array_cotangent(dy, obj):
 def _array_rule_for(fn):
     def array_rule(obj, dtype=None, *args, **kwargs):
         y = fn(obj, dtype, *args, **kwargs)
+        if getattr(y, "dtype", None) == object and inexact(obj):
+            raise UnsupportedOperationError(
+                "morula cannot differentiate NumPy arrays of dtype=object (their arithmetic runs "
+                "element by element in Python objects NumPy does not describe). Fix: use a float "
+                "dtype, or a Python list.")
         if not inexact(y) or not inexact(obj):
             return y, None
 

@@ -207,8 +207,10 @@ def out_argument(rule, args, kwargs, names, call_rule):
     n_rest = len(args) + len(rest_names)
 
     def out_argument_pullback(g):
-        write_pb(g)   # the written entries' cotangent moves from shadow(o) to shadow(y)
-        cts = list(y_pb(None) if y_pb is not None else (None,) * n_rest)
+        # the written entries' cotangent moves from shadow(o) to y (its shadow, or returned
+        # when y is a scalar such as a 0-d result)
+        _, _, dy = write_pb(g)
+        cts = list(y_pb(dy) if y_pb is not None else (None,) * n_rest)
         by_name = dict(zip(rest_names, cts[len(args):]))
         return tuple(cts[:len(args)]) + tuple(by_name.get(n) for n in names)
 
@@ -297,6 +299,42 @@ def ufunc_at_method(ufunc, x, index, *values):
 
 
 REGISTRY.add_method(np.ufunc, "at", ufunc_at_method, mutating=True)
+
+
+def fill_diagonal_rule(a, val, *wrap_arg, wrap=False):
+    """``np.fill_diagonal(a, val)`` in place: ``a[diagonal] = val`` (``val`` repeats along it)."""
+    wrap = wrap_arg[0] if wrap_arg else wrap
+    rest = (None,) * len(wrap_arg)
+    index = np.nonzero(_diagonal_mask(a.shape, wrap))
+    count = index[0].size
+    values = np.resize(np.asarray(val), count) if np.ndim(val) else val
+    _, pb = ndarray_setitem(a, index, values)
+    fills_scalar = np.ndim(val) == 0
+
+    def fill_diagonal_pullback(g):
+        _, _, dvalues = pb(g)
+        if dvalues is None and type(values) is np.ndarray:
+            dvalues = shadow.take(values)   # the write deposited it on the repeated values
+        if dvalues is None:
+            return (None, None) + rest
+        if fills_scalar:
+            dval = np.sum(dvalues)
+            return (None, (float(np.real(dval)) if isinstance(val, (int, float)) else dval)) + rest
+        # NumPy repeats a short val along the diagonal: fold the cotangent back onto val
+        flat = np.zeros(np.size(val), dtype=np.result_type(dvalues, float))
+        np.add.at(flat, np.arange(dvalues.size) % np.size(val), np.ravel(dvalues))
+        return (None, flat.reshape(np.shape(val))) + rest
+
+    return None, fill_diagonal_pullback
+
+
+def _diagonal_mask(shape, wrap):
+    probe = np.zeros(shape, dtype=bool)
+    np.fill_diagonal(probe, True, wrap=wrap)
+    return probe
+
+
+REGISTRY.add_function(np.fill_diagonal, fill_diagonal_rule)
 
 
 def _refuse(what, fix):

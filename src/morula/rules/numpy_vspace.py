@@ -93,7 +93,13 @@ def inexact(x):
 
 
 def as_operand(x):
-    """A list/tuple operand as an array (for arithmetic in pullbacks); anything else unchanged."""
+    """An operand for arithmetic in pullbacks: a list/tuple as an array, and a Python number as a
+    NumPy scalar, so derivatives at singular points follow NumPy (inf, not ZeroDivisionError)."""
+    t = type(x)
+    if t is float:
+        return np.float64(x)
+    if t is complex:
+        return np.complex128(x)
     if isinstance(x, (list, tuple)):
         return np.asarray(x)
     return x

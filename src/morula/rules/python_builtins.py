@@ -524,17 +524,22 @@ def dict_copy_method(d):
 
 
 @method_rule(dict, "update", mutating=True)
-def dict_update_method(d, other=(), **kwargs):
-    other = dict(other)
+def dict_update_method(d, *other_arg, **kwargs):
+    other = dict(other_arg[0]) if other_arg else {}
     d.update(other, **kwargs)
+
+    given = bool(other_arg)
 
     def dict_update_pullback(g, seed):
         shadow.deposit(d, seed)
-        d_other = {k: shadow.item_take(d, k) for k in other}
-        for k in kwargs:
-            shadow.item_take(d, k)
-        return None, {k: v for k, v in d_other.items() if v is not None}
+        d_kw = {k: shadow.item_take(d, k) for k in kwargs}   # keywords win over the mapping
+        d_other = {k: shadow.item_take(d, k) for k in other if k not in kwargs}
+        d_other = {k: v for k, v in d_other.items() if v is not None} or None
+        return ((None, d_other) if given else (None,)) + ((d_kw,) if kwargs else ())
     return None, dict_update_pullback
+
+
+dict_update_method.keyword_cotangents = True
 
 
 @method_rule(dict, "pop", mutating=True)

@@ -160,11 +160,16 @@ def pow_rule(a, b, *modulo):
     out = a ** b
     ta, tb = type(a), type(b)
     if ta in _SCALAR and tb in _SCALAR:
+        import numpy as np
         def scalar_pow_pullback(g):
-            if tb is int and b == 0:
+            if b == 0:
                 da = 0.0
+            elif b == 1:
+                da = g
+            elif a == 0 and b < 1:   # the slope is infinite there (as NumPy says), not an error
+                da = g * b * float(np.float64(a) ** (b - 1)) if g != 0 else 0.0
             else:
-                da = g * b * a ** (b - 1) if b != 1 else g
+                da = g * b * a ** (b - 1)
             if tb is int:
                 return da, None  # an integer exponent has no derivative
             db = g * out * math.log(a) if a > 0 else (0.0 if a == 0 and b > 0 else g * math.nan)
