@@ -13,6 +13,7 @@ process) are left out, so the table is the same wherever it is generated.
 """
 
 import argparse
+import builtins
 import difflib
 import importlib
 import pkgutil
@@ -152,7 +153,7 @@ def _function_rows(registry, aliases):
             shown = getattr(fn, "__name__", None) or repr(fn)
             module = _short_module(module_name)
             names = [shown if module == "builtins" else f"{module}.{shown}"]
-        rows.append((module, names[0], names[1:], rule))
+        rows.append((module, names[0], names[1:], rule, fn))
     return rows
 
 
@@ -162,17 +163,82 @@ def _member_rows(table):
         if not _is_morula_rule(rule) or not _is_library(cls.__module__):
             continue
         module = _short_module(cls.__module__)
-        rows.append((module, f"{cls.__name__}.{name}", [], rule))
+        rows.append((module, f"{cls.__name__}.{name}", [], rule, (cls, name)))
     return rows
 
 
-def _test_words():
-    words = set()
-    for path in sorted(TESTS.rglob("*.py")):
-        if path.name in IGNORED_TEST_FILES:
-            continue
-        words.update(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", path.read_text(encoding="utf-8")))
-    return words
+def _swept():
+    """What the parametrized tests in ``tests/rules`` sweep against finite differences.
+
+    A test function with at least one ``parametrize`` mark (over shapes, axes, dtypes, ...)
+    sweeps every function it names: the callables among its parameter values, the dotted
+    names in its source (``np.linalg.inv``) and in the source of module-level helpers it uses
+    (``f_inv``), resolved in the test module's namespace; and every method it calls as
+    ``.name(`` (reported as names). Module-level ``SWEPT`` collections count too.
+    Returns ``(objects, method_names)``.
+    """
+    import inspect
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    objects, methods = set(), set()
+
+    def add(value):
+        try:
+            hash(value)
+        except TypeError:
+            return
+        objects.add(value)
+
+    def flatten(value, depth=0):
+        if depth > 4:
+            return
+        if isinstance(value, (list, tuple, set, frozenset)):
+            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], str):
+                add(value)   # (class, "method")
+            for v in value:
+                flatten(v, depth + 1)
+        elif type(value).__name__ == "ParameterSet":
+            flatten(value.values, depth + 1)
+        elif isinstance(value, dict):
+            for v in value.values():
+                flatten(v, depth + 1)
+        elif callable(value) or isinstance(value, tuple):
+            add(value)
+
+    def scan_source(fn, namespace, seen):
+        if fn in seen:
+            return
+        seen.add(fn)
+        try:
+            source = inspect.getsource(fn)
+        except (OSError, TypeError):
+            return
+        methods.update(re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)\(", source))
+        for dotted in set(re.findall(r"\b[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", source)):
+            head, *rest = dotted.split(".")
+            value = namespace.get(head, getattr(builtins, head, None))
+            for part in rest:
+                value = getattr(value, part, None)
+            if value is None:
+                continue
+            add(value)
+            if inspect.isfunction(value) and getattr(value, "__module__", None) == namespace.get("__name__"):
+                scan_source(value, namespace, seen)   # a helper defined in the test module
+
+    for path in sorted((TESTS / "programs").glob("test_*.py")):   # whole programs may declare SWEPT
+        flatten(list(vars(importlib.import_module(f"tests.programs.{path.stem}")).get("SWEPT", ())))
+    for path in sorted((TESTS / "rules").glob("test_*.py")):
+        module = importlib.import_module(f"tests.rules.{path.stem}")
+        namespace = vars(module)
+        flatten(list(namespace.get("SWEPT", ())))
+        for name, fn in list(namespace.items()):
+            marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "parametrize"]
+            if not name.startswith("test") or not marks:
+                continue
+            for mark in marks:
+                flatten(mark.args[1] if len(mark.args) > 1 else ())
+            scan_source(fn, namespace, set())
+    return objects, methods
 
 
 HEADER = """\
@@ -201,18 +267,21 @@ Columns:
   (morula never imports it itself).
 - **kind**: `rule` has a derivative rule; `nondiff` is declared to have no
   derivative (its output is treated as a constant: comparisons, rounding,
-  `argmax`, random sampling, `len`, ...).
+  `argmax`, random sampling, `len`, ...); `refused` raises
+  `UnsupportedOperationError` with the replacement to use (in-place operations
+  morula cannot track, such as `ndarray.sort`).
 - **reverse**: a reverse-mode (vjp) rule exists (for `nondiff`: the zero
   derivative).
 - **forward**: a forward-mode (jvp) rule exists. Forward mode does not exist
   yet, so this column is `—` everywhere.
-- **tested**: a heuristic. ✓ when the short name (the part after the last dot,
-  or any alternative name) occurs as a word in some file under `tests/`
-  (except `tests/test_docs.py`). It can claim too much (`len`, `T`, `sum` occur
-  in many tests for other reasons) and too little (`operator.mul` is exercised
-  by every `*` without its name appearing). Rules are checked against finite
-  differences in `tests/rules/`; see [rules_numpy_notes.md](rules_numpy_notes.md)
-  for conventions at non-differentiable points.
+- **tested**: ✓ when a parametrized test in `tests/rules/` (a sweep over shapes,
+  axes, dtypes or arguments, checked against finite differences) exercises it:
+  the function is among the test's parameters, named in its source or in a
+  helper it calls, or (for methods) called as `.name(`. `tests/test_docs.py`
+  fails if a rule of the NumPy/SciPy modules has no such sweep. The Python
+  builtins, `math` and operator rules are checked through whole programs in
+  `tests/programs/`. Conventions at non-differentiable points are in
+  [rules_numpy_notes.md](rules_numpy_notes.md).
 
 Rows are sorted by module, then name. To add a rule of your own see
 [Extending morula](guide.md#extending-morula-rrule-and-nondiff).
@@ -236,21 +305,47 @@ def render():
     rows += _member_rows(registry.methods)
     rows += _member_rows(registry.attributes)
     rows.sort(key=lambda r: (r[0].lower(), r[1].lower(), r[1]))
-    words = _test_words()
+    swept, swept_methods = _swept()
     n_rule = sum(1 for r in rows if not _is_nondiff(r[3]))
     lines = [HEADER.rstrip("\n"), "",
              f"{len(rows)} entries: {n_rule} rules, {len(rows) - n_rule} nondiff.", "",
              "| function | kind | reverse | forward | tested |",
              "|---|---|---|---|---|"]
-    for module, name, others, rule in rows:
+    for module, name, others, rule, obj in rows:
         cell = f"`{name}`"
         if others:
             cell += " (" + ", ".join(f"`{o}`" for o in others) + ")"
-        kind = "nondiff" if _is_nondiff(rule) else "rule"
-        short_names = {n.rsplit(".", 1)[-1] for n in [name] + others}
-        tested = "✓" if short_names & words else ""
-        lines.append(f"| {cell} | {kind} | ✓ | — | {tested} |")
+        kind = "nondiff" if _is_nondiff(rule) else "refused" if _is_refusal(rule) else "rule"
+        lines.append(f"| {cell} | {kind} | ✓ | — | {'✓' if is_swept(obj, swept, swept_methods) else ''} |")
     return "\n".join(lines) + "\n"
+
+
+def _is_refusal(rule):
+    """Rules that exist to refuse an operation morula cannot track (``ndarray.sort`` in place)."""
+    return getattr(rule, "__name__", "") == "refusing_method"
+
+
+def is_swept(obj, swept, swept_methods):
+    """Is a registry entry (a callable, or ``(class, name)`` for a method/attribute) swept?"""
+    if isinstance(obj, tuple):
+        cls, name = obj
+        return (obj in swept or (cls.__name__, name) in swept or getattr(cls, name, None) in swept
+                or name in swept_methods)
+    return obj in swept
+
+
+def unswept_rules():
+    """Rules (not nondiff declarations) of morula's NumPy/SciPy modules that no parametrized
+    test sweeps: ``tests/test_docs.py`` requires this to be empty."""
+    registry, _ = _load_rules()
+    swept, swept_methods = _swept()
+    aliases = _alias_index()
+    rows = _function_rows(registry, aliases) + _member_rows(registry.methods) + _member_rows(registry.attributes)
+    return sorted(name for module, name, others, rule, obj in rows
+                  if not _is_nondiff(rule) and not _is_refusal(rule)
+                  and (rule.__module__ or "").startswith(("morula.rules.numpy",
+                                                                                    "morula.rules.scipy"))
+                  and not is_swept(obj, swept, swept_methods))
 
 
 def check(path=DOC):

@@ -154,3 +154,10 @@ def test_links_between_docs_resolve(name):
         elif anchor and document.suffix == ".md" and anchor not in _anchors(document.read_text(encoding="utf-8")):
             broken.append(target)
     assert not broken, f"docs/{name} links to missing files or headings: {broken}"
+
+
+def test_every_numpy_and_scipy_rule_has_a_sweep():
+    """A rule listed as covered must be swept against finite differences (docs/rules.md, "tested")."""
+    pytest.importorskip("scipy")
+    missing = load_rules_table().unswept_rules()
+    assert not missing, f"rules without a parametrized finite-difference sweep in tests/rules: {missing}"

@@ -89,10 +89,12 @@ def unbroadcast(g, x):
     gshape = getattr(g, "shape", None)
     xshape = getattr(x, "shape", None)
     if xshape is None:  # Python number
+        tx = type(x)
+        if tx is int or tx is bool:
+            return None   # integer inputs get no gradient
         if gshape:  # a scalar broadcast against an array
             g = g.sum()
-        tx = type(x)
-        if tx is float or tx is int or tx is bool:
+        if tx is float:
             if type(g) is complex or _is_complex(g):
                 g = g.real
             return float(g)

@@ -115,3 +115,8 @@ def test_object_arrays_are_refused():
 
     with pytest.raises(mo.UnsupportedOperationError, match="dtype=object"):
         mo.grad(f)(2.0)
+
+
+# In-place NumPy operations swept by the whole programs above (shapes, repeated indices, out=,
+# views) and by tests/rules (read by scripts/rules_table.py for the "tested" column).
+SWEPT = [np.copyto, np.fill_diagonal, (np.ndarray, "fill"), (np.ufunc, "at")]

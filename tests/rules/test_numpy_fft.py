@@ -262,3 +262,6 @@ def test_engine_parseval_and_freq():
     dy = rand(4, 5, seed=4, complex_=True)
     (g,) = pb(dy)
     np.testing.assert_allclose(g, rule(fft.rfft)(x)[1](dy)[0])
+
+
+SWEPT = [fft.fftfreq, fft.rfftfreq]   # test_freqs loops over sizes and spacing types

@@ -173,3 +173,6 @@ def test_numpy2_vector_gufuncs(name, shapes, dtype):
             a = a + 1j * rng.standard_normal(s)
         args.append(a.astype(dtype))
     check_rule(getattr(np, name), *args)
+
+
+SWEPT = [getattr(np, n) for n in ("vecdot", "matvec", "vecmat") if hasattr(np, n)]   # parametrized by name

@@ -170,11 +170,12 @@ def test_spmatrix_star_is_matmul_and_scalar_scaling(kind):
 
 
 def test_transpose_toarray_and_conversions():
-    for fmt in ("csr", "csc", "coo"):
+    for fmt in ("csr", "csc", "coo", "bsr"):
         for kind in KINDS:
             A = sparse(fmt, kind, seed=13)
-            transpose = REGISTRY.method_rule(type(A), "transpose")[0]
-            check_sparse(transpose, lambda A: A.transpose(), (A,), {0})
+            if fmt != "bsr":   # transposing BSR is refused (test_bsr_transpose_is_refused)
+                transpose = REGISTRY.method_rule(type(A), "transpose")[0]
+                check_sparse(transpose, lambda A: A.transpose(), (A,), {0})
             toarray = REGISTRY.method_rule(type(A), "toarray")[0]
             check_sparse(toarray, lambda A: A.toarray(), (A,), {0})
             for name in ("tocsr", "tocsc", "tocoo"):
@@ -340,3 +341,9 @@ def test_bsr_transpose_is_refused():
     A = sparse("bsr", "array", seed=37)
     with pytest.raises(UnsupportedOperationError):
         REGISTRY.method_rule(type(A), "transpose")[0](A)
+
+
+# What the loops above sweep (read by scripts/rules_table.py for the "tested" column).
+SWEPT = [getattr(sp, f"{fmt}_{kind}") for fmt in ("csr", "csc", "coo", "bsr") for kind in KINDS] + [
+    (getattr(sp, f"{fmt}_{kind}"), name) for fmt in ("csr", "csc", "coo", "bsr") for kind in KINDS
+    for name in ("dot", "toarray", "tocsr", "tocsc", "tocoo", "transpose")]

@@ -812,11 +812,23 @@ def _global_method(out, pb, values):
 
 # --------------------------------------------------------------------------- iteration
 
-def iterate(xs):
-    """Materialize what a ``for`` loop walks over; pullback maps per-element cotangents back."""
+def iterate(xs, deposit=True):
+    """Materialize what a ``for`` loop walks over; pullback maps per-element cotangents back.
+
+    For a list, the elements' cotangents go straight into the list's shadow (a ``for`` loop in
+    generated code: aliases of the list must see them); rules pass ``deposit=False`` to get the
+    list's cotangent back as a value (their wrapper deposits it)."""
     t = type(xs)
     if t is range:
         return xs, None
+    if t is list and not deposit:
+        n = len(xs)
+
+        def list_cotangent_pullback(cts):
+            if all(c is None for c in cts):
+                return None
+            return list(cts) + [None] * (n - len(cts))
+        return xs, list_cotangent_pullback
     if t is list:
         def list_iteration_pullback(cts):
             for i, c in enumerate(cts):

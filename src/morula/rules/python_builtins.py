@@ -36,7 +36,7 @@ nondiff(len, isinstance, issubclass, type, id, hash, range, repr, str, bool, int
 def iter_rule(iterable):
     """``iter(xs)`` gives the list of elements (what a ``for`` loop walks over), so the
     elements' cotangents can be routed back; ``next()`` on it is not supported."""
-    items, pb = runtime.iterate(iterable)
+    items, pb = runtime.iterate(iterable, deposit=False)
     out = list(items)
 
     def iter_pullback(g):
@@ -109,6 +109,8 @@ def complex_rule(real=0, imag=None):
     def complex_pullback(g):
         g = complex(g)
         if imag is None:
+            if type(real) in _SCALAR:
+                return (g.real,)   # a real input gets the real part (dL/dx)
             return convert(real)[1](g)
         # z = x + i y: the convention's cotangent is dL/dx + i dL/dy
         return g.real, g.imag
@@ -154,7 +156,7 @@ def _winner_rule(pick):
                 ct[index] = g
                 if isinstance(seq, (list, tuple)):
                     return (type(seq)(ct) if type(seq) in (list, tuple) else tuple(ct)),
-                _, pb = runtime.iterate(seq)
+                _, pb = runtime.iterate(seq, deposit=False)
                 return (pb(ct) if pb is not None else None),
             cts = [None] * len(args)
             cts[index] = g
@@ -170,7 +172,7 @@ rrule(min)(_winner_rule(min))
 @rrule(sum)
 def sum_rule(iterable, *rest):
     start = rest[0] if rest else 0
-    items, iter_pb = runtime.iterate(iterable)
+    items, iter_pb = runtime.iterate(iterable, deposit=False)
     items = list(items)
     out = builtins.sum(items, start)
 
@@ -186,7 +188,7 @@ def sum_rule(iterable, *rest):
 
 def _sequence_of(kind):
     def sequence_rule(iterable=()):
-        items, iter_pb = runtime.iterate(iterable)
+        items, iter_pb = runtime.iterate(iterable, deposit=False)
         out = kind(items)
 
         def sequence_pullback(g):
@@ -206,7 +208,7 @@ def dict_rule(*args, **kwargs):
     source = args[0] if args else None
     pairs_pb = None
     if source is not None and not isinstance(source, dict):
-        pairs, pairs_pb = runtime.iterate(source)
+        pairs, pairs_pb = runtime.iterate(source, deposit=False)
         pairs = list(pairs)
 
     def dict_pullback(g):
@@ -227,7 +229,7 @@ rrule(dict)(dict_rule)
 
 @rrule(zip)
 def zip_rule(*seqs, strict=False):
-    materialized = [runtime.iterate(s) for s in seqs]
+    materialized = [runtime.iterate(s, deposit=False) for s in seqs]
     columns = [list(items) for items, _ in materialized]
     out = list(zip(*columns, strict=strict)) if strict else list(zip(*columns))
     n = len(out)
@@ -247,7 +249,7 @@ def zip_rule(*seqs, strict=False):
 def enumerate_rule(iterable, *rest):
     nargs = 1 + len(rest)
     start = rest[0] if rest else 0
-    items, pb = runtime.iterate(iterable)
+    items, pb = runtime.iterate(iterable, deposit=False)
     items = list(items)
     out = list(enumerate(items, start))
 
@@ -263,7 +265,7 @@ def enumerate_rule(iterable, *rest):
 
 @rrule(reversed)
 def reversed_rule(seq):
-    items, pb = runtime.iterate(seq)
+    items, pb = runtime.iterate(seq, deposit=False)
     items = list(items)
     n = len(items)
     out = items[::-1]
@@ -276,7 +278,7 @@ def reversed_rule(seq):
 
 @rrule(map)
 def map_rule(fn, *seqs):
-    materialized = [runtime.iterate(s) for s in seqs]
+    materialized = [runtime.iterate(s, deposit=False) for s in seqs]
     columns = [list(items) for items, _ in materialized]
     results, pullbacks = [], []
     for args in zip(*columns):
@@ -302,7 +304,7 @@ def map_rule(fn, *seqs):
 
 @rrule(filter)
 def filter_rule(fn, seq):
-    items, pb = runtime.iterate(seq)
+    items, pb = runtime.iterate(seq, deposit=False)
     items = list(items)
     keep = [i for i, v in enumerate(items) if (fn(v) if fn is not None else v)]
     out = [items[i] for i in keep]
@@ -318,7 +320,7 @@ def filter_rule(fn, seq):
 
 @rrule(sorted)
 def sorted_rule(iterable, *, key=None, reverse=False):
-    items, pb = runtime.iterate(iterable)
+    items, pb = runtime.iterate(iterable, deposit=False)
     items = list(items)
     keyed = items if key is None else [key(v) for v in items]
     order = sorted(range(len(items)), key=keyed.__getitem__, reverse=reverse)
@@ -378,7 +380,7 @@ def list_append_method(lst, value):
 @method_rule(list, "extend", mutating=True)
 def list_extend_method(lst, values):
     n = len(lst)
-    items, pb = runtime.iterate(values)
+    items, pb = runtime.iterate(values, deposit=False)
     items = list(items)
     lst.extend(items)
 

@@ -17,6 +17,7 @@ from ..tangents import unbroadcast
 from .registry import nondiff, rrule
 
 _SCALAR = {float, int, bool}
+_FLOAT = {float}
 
 
 def _conj(x):
@@ -43,7 +44,7 @@ def _sub_scalar_pullback(g):
 def add_rule(a, b):
     out = a + b
     ta, tb = type(a), type(b)
-    if ta in _SCALAR and tb in _SCALAR:
+    if ta is float and tb is float:
         return out, _add_scalar_pullback
     if ta is tuple or ta is list or ta is str:
         return out, _concat_pullback(a, b)
@@ -67,7 +68,7 @@ def _concat_pullback(a, b):
 @rrule(operator.sub)
 def sub_rule(a, b):
     out = a - b
-    if type(a) in _SCALAR and type(b) in _SCALAR:
+    if type(a) is float and type(b) is float:
         return out, _sub_scalar_pullback
 
     def sub_pullback(g):
@@ -79,7 +80,7 @@ def sub_rule(a, b):
 def mul_rule(a, b):
     out = a * b
     ta, tb = type(a), type(b)
-    if ta in _SCALAR and tb in _SCALAR:
+    if ta is float and tb is float:
         def scalar_mul_pullback(g):
             return g * b, g * a
         return out, scalar_mul_pullback
@@ -111,7 +112,7 @@ def _repeat_pullback(a, b):
 @rrule(operator.truediv)
 def truediv_rule(a, b):
     out = a / b
-    if type(a) in _SCALAR and type(b) in _SCALAR:
+    if type(a) is float and type(b) is float:
         def scalar_div_pullback(g):
             gb = g / b
             return gb, -gb * out
