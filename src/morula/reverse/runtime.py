@@ -109,6 +109,7 @@ def _load_pending_rules():
 
 
 _FORWARD_ATTR = transform.ATTR
+_REGISTRY = REGISTRY
 _PENDING = {}   # set by morula.rules: optional libraries whose rules wait for their import
 
 
@@ -150,18 +151,13 @@ def _lookup(f):
 
 def callg(f, *args):
     """Call ``f`` (a global/builtin/module function); pullback returns per-argument cotangents."""
-    try:
-        rule = _functions.get(f)
-    except TypeError:
-        rule = None
-    if rule is not None:
-        out, pb = rule(*args)
-        return wrap_rule(out, pb, args)
     if type(f) is _FunctionType:
-        # the common case, kept short: a plain Python function called with positional arguments
+        # the common case, kept short: a plain Python function called with positional arguments.
+        # A cached forward means no rule existed for f when it was built (and the rules
+        # version has not moved since), so the rule lookup can be skipped.
         cached = f.__dict__.get(_FORWARD_ATTR)
-        if cached is not None and cached[0] == REGISTRY.version and cached[2] is f.__code__ \
-                and cached[3] == len(args):
+        if cached is not None and cached[3] == len(args) and cached[0] == _REGISTRY.version \
+                and cached[2] is f.__code__:
             out, back = cached[1](*args)
 
             def global_function_pullback(g):
@@ -175,7 +171,12 @@ def callg(f, *args):
                     if type(out) is float or not involves_arrays(out):
                         return out, global_function_pullback
             return wrap_call(out, global_function_pullback, args, cached[4])
-    rule = _lookup(f)
+    try:
+        rule = _functions.get(f)
+    except TypeError:
+        rule = None
+    if rule is None:
+        rule = _lookup(f)
     if rule is not None:
         out, pb = rule(*args)
         return wrap_rule(out, pb, args)
