@@ -100,13 +100,41 @@ def vjp(f, *primals, has_aux=False):
     if has_aux:
         out, aux = _split_aux(out)
 
+    fingerprints = _fingerprints(primals)
+
     def pullback(cotangent):
+        _check_unchanged(primals, fingerprints)
         ct = (cotangent, None) if has_aux else cotangent
         return _pull(pb, ct, primals, snapshots)
 
     pullback.__morula_api__ = True
 
     return (out, pullback, aux) if has_aux else (out, pullback)
+
+
+def _fingerprints(args):
+    """Checksums of the array arguments as the forward pass left them (see ``_check_unchanged``)."""
+    import zlib
+    prints = []
+    for a in args:
+        if type(a) in shadow.ARRAY_TYPES and hasattr(a, "tobytes"):
+            data = a if getattr(a, "flags", None) is not None and a.flags.c_contiguous else a.tobytes()
+            prints.append(zlib.adler32(memoryview(data).cast("B")) if a.size else 0)
+        else:
+            prints.append(None)
+    return prints
+
+
+def _check_unchanged(args, fingerprints):
+    """A pullback reads the argument arrays the forward pass read; refuse to run it on an array the
+    caller has changed in place since ``vjp`` (its gradient would be for the new values)."""
+    for i, (a, fp) in enumerate(zip(args, _fingerprints(args))):
+        if fp != fingerprints[i]:
+            from .errors import UnsupportedOperationError
+            raise UnsupportedOperationError(
+                f"argument {i} of the function given to morula.vjp was changed in place after vjp "
+                "returned; the pullback would compute the gradient at the new values. Call vjp "
+                "again, or pass a copy (x.copy()) if you need to change the array.")
 
 
 def _split_aux(out):

@@ -120,3 +120,18 @@ def test_object_arrays_are_refused():
 # In-place NumPy operations swept by the whole programs above (shapes, repeated indices, out=,
 # views) and by tests/rules (read by scripts/rules_table.py for the "tested" column).
 SWEPT = [np.copyto, np.fill_diagonal, (np.ndarray, "fill"), (np.ufunc, "at")]
+
+
+def test_pullback_refuses_an_argument_changed_after_vjp():
+    def f(x):
+        return np.sum(np.sin(x) * x)
+
+    x = np.array([0.3, 0.7])
+    _, pullback = mo.vjp(f, x)
+    first = pullback(1.0)[0]
+    np.testing.assert_allclose(pullback(1.0)[0], first)
+    x[0] = 5.0
+    with pytest.raises(mo.UnsupportedOperationError, match="changed in place after vjp"):
+        pullback(1.0)
+    x[0] = 0.3   # restored: fine again
+    np.testing.assert_allclose(pullback(1.0)[0], first)
