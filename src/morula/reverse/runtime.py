@@ -22,7 +22,7 @@ import types
 from .. import tangents
 from . import shadow as _shadow
 from .shadow import ARRAY_TYPES, ShadowPullback, involves_arrays, wrap_call, wrap_rule
-from ..errors import MissingRuleError, MorulaError, UnsupportedOperationError, describe_callable
+from ..errors import MissingRuleError, MorulaError, UnsupportedOperationError, describe_callable, user_site
 from ..frontend.source import SourceNotFoundError
 from ..rules.registry import REGISTRY
 from . import transform
@@ -37,14 +37,7 @@ _is_constant_cache = {}
 
 # --------------------------------------------------------------------------- helpers
 
-def _user_site():
-    """The user's file:line of the innermost generated frame (for error messages)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name.endswith("__fwd"):
-            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
-        frame = frame.f_back
-    return None
+_user_site = user_site   # the user's file:line of the innermost generated frame
 
 
 _CONSTANT_TYPES = {int, bool, str, bytes, type(None), range, slice, type, _ModuleType,
