@@ -215,7 +215,9 @@ def solve_triangular_rule(a, b, trans=0, lower=False, unit_diagonal=False, overw
 
 @numpy_rule(sl.inv)
 def inv_rule(a, overwrite_a=False, check_finite=True, *, assume_a=None, lower=False):
-    y = sl.inv(a, check_finite=check_finite, assume_a=assume_a, lower=lower)
+    # assume_a/lower exist from SciPy 1.17; older versions only take the general form
+    extra = {} if assume_a is None and not lower else {"assume_a": assume_a, "lower": lower}
+    y = sl.inv(a, check_finite=check_finite, **extra)
     if not inexact(a):
         return y, None
     ua = _as_matrix(a)
