@@ -205,7 +205,12 @@ def materialize(ct, x, leaf=None):
         return None
     for predicate, zeros, _ in _vspaces:   # array types (Dask, CuPy): before "any object"
         if predicate(x):
-            return zeros(x) if ct is None else ct
+            if ct is None:
+                return zeros(x)
+            if type(ct) is not tx and getattr(x, "ndim", None) == 0 and getattr(ct, "ndim", None) == 0 \
+                    and not hasattr(tx, "__array_function__"):
+                return tx(ct)   # a NumPy scalar (not a 0-d array) gets a NumPy scalar of its own type
+            return ct
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         fields = ct.fields if isinstance(ct, ObjectCotangent) else {}
         out = object.__new__(tx)

@@ -84,7 +84,8 @@ def is_constant(value):
         return True
     if isinstance(value, type):
         return True
-    if isinstance(value, (collections.abc.Set, collections.abc.Sequence)) and not t.__flags__ & (1 << 9):
+    if isinstance(value, (collections.abc.Set, collections.abc.Sequence)) \
+            and t.__module__ in ("builtins", "collections", "_collections", "array"):
         return all(is_constant(v) for v in value)   # deque, set, array.array, ...
     fields = getattr(value, "__dict__", None)
     if fields is not None and t.__flags__ & (1 << 9):
@@ -226,6 +227,18 @@ OUT_HANDLER = []   # [handler] set by array rules: f(..., out=array) as "compute
 def _rule_with_kwargs(rule, args, kwargs, names):
     """Call ``rule`` with keywords; pullback returns cotangents for (args..., kwargs values in ``names`` order)."""
     if OUT_HANDLER and kwargs.get("out") is not None:
+        if kwargs["out"] is Ellipsis:   # NumPy 2: out=... asks for an array result, writes nothing
+            rest = {k: v for k, v in kwargs.items() if k != "out"}
+            out, pb = _rule_with_kwargs(rule, args, rest, tuple(n for n in names if n != "out"))
+            if pb is None:
+                return out, None
+            position = names.index("out")
+
+            def ellipsis_out_pullback(g):
+                cts = pb(g)
+                k = len(args) + position
+                return tuple(cts[:k]) + (None,) + tuple(cts[k:])
+            return out, ellipsis_out_pullback
         return OUT_HANDLER[0](rule, args, kwargs, names, _rule_with_kwargs)
     if getattr(rule, "keyword_cotangents", False):
         out, pb = rule(*args, **kwargs)
@@ -237,6 +250,10 @@ def _rule_with_kwargs(rule, args, kwargs, names):
             by_name = cts[-1] or {}
             return tuple(cts[:-1]) + tuple(by_name.get(n) for n in names)
         return out, dict_keyword_rule_pullback
+    aliases = getattr(rule, "keyword_aliases", None)
+    if aliases:   # other spellings of positional parameters (np.clip(x, min=lo) is a_min)
+        kwargs = {aliases.get(k, k): v for k, v in kwargs.items()}
+        names = tuple(aliases.get(n, n) for n in names)
     bound, static, positions = REGISTRY.bind_keywords(rule, args, kwargs)
     out, pb = rule(*bound, **static)
     if pb is None:
@@ -685,6 +702,16 @@ def _resolve_method(obj, name, args, kwargs):
         if rule is not None:   # @rrule(Class.method): the rule, with self first
             return _method_with_rule((rule, False), obj, args, kwargs)
         return _method_python(attr, obj, args, kwargs)
+    if isinstance(obj, type) and args and isinstance(args[0], obj) and \
+            REGISTRY.method_rule(type(args[0]), name) is not None:
+        # an unbound method of a type with method rules (np.ndarray.sum(x)): x.sum()
+        out, pb = _resolve_method(args[0], name, args[1:], kwargs)
+        if pb is None:
+            return out, None
+
+        def unbound_method_pullback(g, seed=None):
+            return (seed,) + tuple(pb(g, None))
+        return wrap_call(out, unbound_method_pullback, args, type(pb) is ShadowPullback)
     if isinstance(obj, type) or isinstance(attr, (staticmethod, classmethod)):
         out, pb = _dispatch_any(getattr(obj, name), args, kwargs)
         if pb is None:

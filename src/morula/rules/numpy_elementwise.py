@@ -547,10 +547,14 @@ _NoValue = getattr(np, "_NoValue", None)
 
 @numpy_rule(np.clip)
 def clip_rule(a, a_min=_NoValue, a_max=_NoValue, out=None, **kwargs):
-    """Bounds given as ``min=``/``max=`` keywords are static (no cotangent); positional ones get one."""
+    """Bounds get cotangents whether given by position or as ``a_min=``/``min=`` keywords (the
+    runtime maps ``min``/``max`` onto ``a_min``/``a_max``: ``keyword_aliases``)."""
     lo = kwargs.pop("min", None) if a_min is _NoValue else a_min
     hi = kwargs.pop("max", None) if a_max is _NoValue else a_max
     return _clip_rule("np.clip", a, lo, hi, out, kwargs)
+
+
+clip_rule.keyword_aliases = {"min": "a_min", "max": "a_max"}
 
 
 @numpy_method_rule(np.ndarray, "clip")

@@ -132,11 +132,25 @@ def shadow_getitem(x, index):
 # --------------------------------------------------------------------------- shadow memory hooks
 
 def _root(x):
+    """The array owning ``x``'s memory. A view whose elements overlap (read-only views such as
+    ``np.broadcast_to``, or zero strides) is its own root: writing cotangents through it into the
+    base's buffer would make the overlapping entries overwrite each other."""
+    if _overlapping(x):
+        return x
     base = x.base
     while isinstance(base, np.ndarray):
+        if _overlapping(base):
+            return base
         x = base
         base = x.base
     return x
+
+
+def _overlapping(x):
+    for n, stride in zip(x.shape, x.strides):
+        if stride == 0 and n > 1:
+            return True
+    return x.base is not None and not x.flags.writeable
 
 
 def _view_into(buffer, root, x):
@@ -360,3 +374,29 @@ for _fn, _fix in ((np.put, "use x[np.unravel_index(idx, x.shape)] = v."),
 ops.register_type_op("setitem", np.ndarray, ndarray_setitem)
 ops.register_type_op("iterate", np.ndarray, ndarray_iterate)
 ops.register_type_op("getitem", np.generic, scalar_getitem)
+
+
+# --------------------------------------------------------------------------- stride tricks
+
+def sliding_window_view_rule(x, window_shape, axis=None, *, subok=False, writeable=False):
+    """Overlapping windows (a read-only view): each window's cotangent is added back to the
+    entries it covers."""
+    y = np.lib.stride_tricks.sliding_window_view(x, window_shape, axis, subok=subok, writeable=writeable)
+    if x.dtype.kind not in "fc":
+        return y, None
+    positions = np.lib.stride_tricks.sliding_window_view(
+        np.arange(x.size).reshape(x.shape), window_shape, axis)
+    nargs = 2 + (axis is not None)
+
+    def sliding_window_view_pullback(g):
+        dx = np.zeros(x.size, dtype=np.result_type(x.dtype, getattr(g, "dtype", x.dtype)))
+        np.add.at(dx, positions.ravel(), np.ravel(g))
+        dx = dx.reshape(x.shape).astype(x.dtype, copy=False)
+        return (dx,) + (None,) * (nargs - 1)
+    return y, sliding_window_view_pullback
+
+
+REGISTRY.add_function(np.lib.stride_tricks.sliding_window_view, sliding_window_view_rule)
+REGISTRY.add_function(np.lib.stride_tricks.as_strided, _refuse(
+    "np.lib.stride_tricks.as_strided (its elements may overlap in ways morula cannot follow)",
+    "use np.lib.stride_tricks.sliding_window_view, np.broadcast_to or explicit indexing."))

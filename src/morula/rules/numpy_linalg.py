@@ -419,14 +419,16 @@ def norm_rule(x, ord=None, axis=None, keepdims=False):
             hit = sums == np.expand_dims(yk, ()) if keepdims else sums == yk
             hit = hit / np.sum(hit, axis=over, keepdims=True)
             g = dyk * phase * hit
-        elif kind == "matrix" and ord in ("nuc", 2, -2) and axes == tuple(range(np.ndim(xa) - 2, np.ndim(xa))):
-            u, s, vh = np.linalg.svd(xa, full_matrices=False)
+        elif kind == "matrix" and ord in ("nuc", 2, -2):
+            # spectral norms: through the SVD of the matrices spanned by ``axes`` (in that order)
+            xm = np.moveaxis(xa, axes, (-2, -1))
+            u, s, vh = np.linalg.svd(xm, full_matrices=False)
             if ord == "nuc":
                 core = u @ vh
             else:
                 k = 0 if ord == 2 else -1
                 core = u[..., :, k:k + 1 if k == 0 else None] @ vh[..., k:k + 1 if k == 0 else None, :]
-            g = dyk * core
+            g = dyk * np.moveaxis(core, (-2, -1), axes)
         else:
             raise NotImplementedError(
                 f"morula: the derivative of np.linalg.norm with ord={ord!r} over axes {axes} is not "

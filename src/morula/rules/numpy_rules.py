@@ -17,4 +17,5 @@ from morula.rules import numpy_indexing  # noqa: F401
 from morula.rules import numpy_creation  # noqa: F401
 from morula.rules import numpy_products  # noqa: F401
 from morula.rules import numpy_signal  # noqa: F401
+from morula.rules import numpy_substitutes  # noqa: F401
 from morula.rules.numpy_indexing import ndarray_getitem  # noqa: F401

@@ -692,10 +692,28 @@ def _pad_axis_adjoint(g, axis, n, lo, hi, mode, kwargs, k, ndim):
     return np.moveaxis(out, 0, axis)
 
 
+
+_PAD_UNSET = object()
+
+
+def _shaped_like(ct, value):
+    """Cotangent ``ct`` (an array) in the structure of ``value`` (a number, tuple, list or array)."""
+    if isinstance(value, (tuple, list)):
+        return type(value)(_shaped_like(c, v) for c, v in zip(ct, value))
+    if isinstance(value, (int, float)):
+        return float(ct)
+    return ct
+
 @numpy_rule(np.pad)
-def pad_rule(array, pad_width, mode="constant", **kwargs):
-    """Modes ``constant`` (fill values static), ``edge``, ``reflect``, ``symmetric``, ``wrap`` (both
-    ``reflect_type``\\ s), ``linear_ramp`` (end values static) and ``mean``; others raise."""
+def pad_rule(array, pad_width, mode="constant", constant_values=_PAD_UNSET, end_values=_PAD_UNSET,
+             **kwargs):
+    """Modes constant, edge, reflect, symmetric, wrap (both reflect types), linear_ramp and mean;
+    others raise. ``constant_values`` and ``end_values`` are parameters here (not NumPy's
+    ``**kwargs``) so that they get cotangents: the output is linear in them, so each entry's
+    cotangent is ``sum(dy * pad(zeros, value=basis entry))``."""
+    given = {k: v for k, v in (("constant_values", constant_values), ("end_values", end_values))
+             if v is not _PAD_UNSET}
+    kwargs = {**kwargs, **given}
     y = np.pad(array, pad_width, mode, **kwargs)
     x = _as_array(array)
     if not inexact(x):
@@ -708,13 +726,32 @@ def pad_rule(array, pad_width, mode="constant", **kwargs):
     widths = [(int(lo), int(hi)) for lo, hi in _pairs(pad_width, x.ndim)]
     index = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
 
+    def fill_value_cotangent(dy, key):
+        value = given.get(key, _PAD_UNSET)
+        if value is _PAD_UNSET or not inexact(value):
+            return None
+        values = np.asarray(value)
+        if values.dtype.kind not in "fc":
+            values = values.astype(np.float64)
+        flat = np.zeros(values.size, dtype=values.dtype)
+        for k in range(values.size):
+            basis = np.zeros(values.size, dtype=values.dtype)
+            basis[k] = 1
+            weight = np.pad(np.zeros(x.shape, dtype=values.dtype), pad_width, mode,
+                            **{**kwargs, key: basis.reshape(values.shape)})
+            flat[k] = np.sum(dy * weight)
+        return _shaped_like(flat.reshape(values.shape), value)
+
     def pad_pullback(dy):
         if mode == "constant":
-            return (cotangent(dy[index], array),)
-        g = dy
-        for k, ((lo, hi), n) in enumerate(zip(widths, x.shape)):
-            g = _pad_axis_adjoint(g, k, n, lo, hi, mode, kwargs, k, x.ndim)
-        return (cotangent(g, array),)
+            dx = cotangent(dy[index], array)
+        else:
+            g = dy
+            for k, ((lo, hi), n) in enumerate(zip(widths, x.shape)):
+                g = _pad_axis_adjoint(g, k, n, lo, hi, mode, kwargs, k, x.ndim)
+            dx = cotangent(g, array)
+        return (dx, None, None, fill_value_cotangent(dy, "constant_values"),
+                fill_value_cotangent(dy, "end_values"))
 
     return y, pad_pullback
 

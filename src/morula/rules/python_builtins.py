@@ -24,7 +24,7 @@ _add = tangents.add
 _SCALAR = {float, int, bool}
 
 nondiff(len, isinstance, issubclass, type, id, hash, range, repr, str, bool, int, callable, hasattr,
-        print, any, all, round, format, ord, chr, bin, hex, oct, next, vars, dir, slice, object,
+        print, any, all, round, format, ord, chr, bin, hex, oct, vars, dir, slice, object,
         set, frozenset, input, open, time.time, time.perf_counter, time.monotonic, time.process_time,
         random.random, random.seed, random.gauss, random.uniform, random.randint, random.choice,
         random.shuffle, random.normalvariate, random.sample, NotImplementedError, ValueError,
@@ -44,6 +44,21 @@ def iter_rule(iterable):
             return (None,)
         return (pb(list(tangents._items(g, len(out)))),)
     return out, iter_pullback
+
+
+@rrule(next)
+def next_rule(iterator, *default):
+    if type(iterator) is list:   # what iter() and generator expressions become inside morula
+        from ..errors import UnsupportedOperationError
+        raise UnsupportedOperationError(
+            "next() on an iterator or generator is not supported inside a differentiated function "
+            "(morula turns them into lists): index the list instead (xs[0]), or loop over it.")
+    out = next(iterator, *default)
+    if runtime.is_constant(out):
+        return out, None
+    from ..errors import UnsupportedOperationError
+    raise UnsupportedOperationError(
+        "next() on an iterator of floating-point values is not differentiable; loop over a list instead.")
 
 
 @rrule(abs)

@@ -88,7 +88,9 @@ def mul_rule(a, b):
         return out, _repeat_pullback(a, b)
 
     def mul_pullback(g):
-        return unbroadcast(g * _conj(b), a), unbroadcast(g * _conj(a), b)
+        with _quiet():
+            return (unbroadcast(_nan_safe(g * _conj(b), g), a),
+                    unbroadcast(_nan_safe(g * _conj(a), g), b))
     return out, mul_pullback
 
 

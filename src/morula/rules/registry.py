@@ -203,3 +203,35 @@ def nondiff_method(cls, *names):
         def constant_method(self, *args, _name=name, **kwargs):
             return getattr(self, _name)(*args, **kwargs), None
         REGISTRY.add_method(cls, name, constant_method)
+
+
+def substitute(fn):
+    """Differentiate calls to ``fn`` through a plain Python re-implementation of it.
+
+    ``@substitute(np.cov) def cov(m, ...): ...`` -- for library functions whose own source
+    morula cannot transform (``try`` blocks, C helpers) but which are easy to write with
+    functions that have rules. The re-implementation must compute the same values.
+    """
+
+    def register(impl):
+        def substitute_rule(*args, **kwargs):
+            from ..reverse import runtime
+            out, pb = runtime._call_python(impl, args, kwargs or None)
+            if pb is None:
+                return out, None
+            n = len(args)
+            names = tuple(kwargs)
+
+            def substitute_pullback(g):
+                cts = pb(g)
+                positional = tuple(cts[1:1 + n])
+                return positional + ((dict(zip(names, cts[1 + n:])),) if names else ())
+            substitute_pullback.__name__ = f"{getattr(fn, '__name__', 'fn')}_substitute_pullback"
+            return out, substitute_pullback
+
+        substitute_rule.keyword_cotangents = True
+        substitute_rule.__name__ = f"{getattr(fn, '__name__', 'fn')}_substitute"
+        REGISTRY.add_function(fn, substitute_rule)
+        return impl
+
+    return register

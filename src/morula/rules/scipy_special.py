@@ -441,8 +441,9 @@ def softmax_rule(x, axis=None):
     axes = normalize_axes(axis, _ndim(y)) or None
 
     def softmax_pullback(dy):
-        gy = dy * y
-        return (cotangent(gy - y * np.sum(gy, axis=axes, keepdims=True), x),)
+        yc = np.conj(y)   # holomorphic: the cotangent is J^H dy
+        gy = dy * yc
+        return (cotangent(gy - yc * np.sum(gy, axis=axes, keepdims=True), x),)
 
     return y, softmax_pullback
 
@@ -455,6 +456,6 @@ def log_softmax_rule(x, axis=None):
     axes = normalize_axes(axis, _ndim(y)) or None
 
     def log_softmax_pullback(dy):
-        return (cotangent(dy - np.exp(y) * np.sum(dy, axis=axes, keepdims=True), x),)
+        return (cotangent(dy - np.conj(np.exp(y)) * np.sum(dy, axis=axes, keepdims=True), x),)
 
     return y, log_softmax_pullback
