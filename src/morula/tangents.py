@@ -155,6 +155,22 @@ def is_inexact(x):
     return False
 
 
+def _holds_floats(value, depth=0):
+    """Could ``value`` hold a floating-point number, looking through containers and objects?"""
+    if is_inexact(value):
+        return True
+    if depth > 4 or isinstance(value, _NOT_OBJECTS):
+        return False
+    if isinstance(value, (list, tuple)):
+        return any(_holds_floats(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_floats(v, depth + 1) for v in value.values())
+    fields = getattr(value, "__dict__", None)
+    if type(fields) is dict:
+        return any(_holds_floats(v, depth + 1) for v in fields.values())
+    return False
+
+
 def zeros_like(x):
     """A real zero with the structure of primal ``x``."""
     tx = type(x)
@@ -221,7 +237,7 @@ def materialize(ct, x, leaf=None):
         fields = ct.fields if isinstance(ct, ObjectCotangent) else {}
         out = ObjectCotangent()
         for name, value in vars(x).items():
-            if is_inexact(value) or name in fields:
+            if name in fields or _holds_floats(value):
                 out.fields[name] = materialize(fields.get(name), value, leaf)
         return out
     if ct is None:

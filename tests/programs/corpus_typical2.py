@@ -119,3 +119,9 @@ def conditional_accumulate(xs, thr):
         else:
             continue
     return s / max(n, 1)
+
+
+def fortran_ordered_intermediate(x):
+    y = x.T * 1.0                 # a Fortran-ordered array (NumPy keeps the layout)
+    centered = y - np.mean(y, axis=1, keepdims=True)
+    return np.sum(np.sin(centered @ centered.T))

@@ -103,6 +103,8 @@ CASES2 = {
     "max_with_default": (Q.max_with_default, ([1.0, 12.0, 3.0],)),
     "matrix_vector_loops_with_plus_equals": (Q.matrix_loop, (rng.standard_normal((3, 2)), rng.standard_normal(2))),
     "continue_in_elif_chain": (Q.conditional_accumulate, ([1.0, 3.0, -4.0, 0.2, 5.0], 0.5)),
+    "fortran_ordered_intermediate_and_its_transpose": (Q.fortran_ordered_intermediate,
+                                                        (rng.standard_normal((3, 5)),)),
 }
 
 

@@ -159,4 +159,5 @@ class Function:
 # Ops whose forward pass changes their first argument in place, so their pullbacks must
 # always run (they restore what they overwrote) and the first argument is rebound.
 MUTATING_OPS = frozenset({"setitem", "setattr", "setattr_back", "delitem", "list_append",
-                          "iadd", "isub", "imul", "itruediv", "ipow", "imatmul", "ifloordiv", "imod"})
+                          "iadd", "isub", "imul", "itruediv", "ipow", "imatmul", "ifloordiv", "imod",
+                          "ior", "iand", "ixor", "ilshift", "irshift"})

@@ -16,6 +16,7 @@ expressions: they carry no derivative.
 import ast
 import itertools
 
+from ..errors import UnsupportedSyntaxError
 from . import core
 from .exits import ExitLowering
 
@@ -139,6 +140,14 @@ def _assigned_names(body):
     return names
 
 
+def _names_in_nested_functions(node):
+    names = set()
+    for n in ast.walk(node):
+        if isinstance(n, (ast.Lambda, ast.FunctionDef)):
+            names |= {m.id for m in ast.walk(n) if isinstance(m, ast.Name)}
+    return names
+
+
 def _loaded_names(node):
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
@@ -209,6 +218,7 @@ class Normalizer:
                 if item.optional_vars is not None:
                     self.locals |= _assigned_names([item.optional_vars])
         elif kind is ast.FunctionDef:
+            self.hoist_defaults(s.args, out)
             out.append(core.Def(s.name, s, self.captured(s), line))
         elif kind is ast.Delete:
             for target in s.targets:
@@ -301,7 +311,12 @@ class Normalizer:
     def write_back(self, container_expr, op, out, line):
         """Emit a mutating op on ``container_expr``; rebind it so its cotangent flows to where it lives."""
         if isinstance(container_expr, ast.Name):
-            op.target = container_expr.id
+            if container_expr.id in self.locals:
+                op.target = container_expr.id
+            else:
+                # a captured or global container: it changes in place (its cotangent is kept by
+                # identity); rebinding the name would make it a local of the generated code
+                op.target = self.tmp()
             out.append(op)
             return
         t = self.tmp()
@@ -320,6 +335,19 @@ class Normalizer:
             self.store(s.target, core.Name(target), body, line)
         body += self.block(s.body)
         out.append(core.For(target, iterable, body, line, getattr(s, "exit_test", None)))
+
+    def hoist_defaults(self, args, out):
+        """Default values computed from expressions (``def g(t, s=2 * x)``) are computed first,
+        as variables, so the cotangent of a default reaches what it was computed from."""
+        def hoist(default):
+            if default is None or isinstance(default, (ast.Constant, ast.Name)):
+                return default
+            atom = self.expr(default, out)
+            if isinstance(atom, core.Const):
+                return ast.Constant(atom.value)
+            return ast.copy_location(ast.Name(atom.id, ast.Load()), default)
+        args.defaults = [hoist(d) for d in args.defaults]
+        args.kw_defaults = [hoist(d) for d in args.kw_defaults]
 
     def captured(self, node):
         inner_params = set()
@@ -374,6 +402,8 @@ class Normalizer:
         if kind is ast.DictComp:
             return self.comprehension(e, out, line, is_dict=True)
         if kind is ast.Lambda:
+            e = _copy(e)
+            self.hoist_defaults(e.args, out)
             t = self.tmp("lambda")
             out.append(core.Def(t, e, self.captured(e), line))
             return core.Name(t)
@@ -447,10 +477,22 @@ class Normalizer:
         result = self.tmp("comp")
         out.append(core.Op(result, "dict" if is_dict else "list", [], line))
         mapping = {}
+        captured_inside = _names_in_nested_functions(e)
         for gen in e.generators:
             for name in _assigned_names([gen.target]):
-                mapping[name] = self.tmp("c")
-        rename = _Rename(mapping)
+                if name in captured_inside:
+                    # a lambda/def in the comprehension captures it: keep the name (the closure
+                    # is transformed from the original source, which uses it)
+                    if name in self.locals:
+                        raise UnsupportedSyntaxError(
+                            f"a comprehension variable {name!r} captured by a lambda", self.filename,
+                            e.lineno, e.col_offset,
+                            f"{name!r} is also a variable of the function: rename one of them.")
+                    mapping[name] = name
+                    self.locals.add(name)
+                else:
+                    mapping[name] = self.tmp("c")
+        rename = _Rename({k: v for k, v in mapping.items() if k != v})
 
         def renamed(node):
             return rename.visit(_copy(node))

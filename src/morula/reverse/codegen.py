@@ -51,6 +51,7 @@ class ReverseCodegen:
         self.placeholders = {}
         self.op_names = set()
         self.active = self._active_names(fn)
+        self.closures = self._closures(fn.body)   # Def target -> names it captures
 
     # -- names -----------------------------------------------------------------
     def _active_names(self, fn):
@@ -76,6 +77,15 @@ class ReverseCodegen:
         visit(fn.body)
         return (other_targets | set(fn.freevars) | (fn.locals - native_targets)) - {"__class__"}
 
+    def _closures(self, stmts, found=None):
+        found = {} if found is None else found
+        for s in stmts:
+            if type(s) is core.Def:
+                found[s.target] = [n for n in s.captured if n in self.active]
+            for block in ("body", "orelse"):
+                self._closures(getattr(s, block, None) or [], found)
+        return found
+
     def fresh(self, stem):
         self.counter += 1
         return f"{stem}{self.counter}"
@@ -99,6 +109,8 @@ class ReverseCodegen:
         """Emit: adjoint of ``atom`` += ``ct`` (skipping constants and inactive names)."""
         if not self.is_active(atom):
             return
+        if atom.id in self.closures:
+            return self._closure_acc(out, indent, atom.id, ct, line)
         d = f"_d_{atom.id}"
         out.emit(indent, f"if {ct} is not None: {d} = {ct} if {d} is None else _mo_add({d}, {ct})", line)
 
@@ -284,6 +296,31 @@ class ReverseCodegen:
         for i, a in active:
             self.acc(bwd, bi + 1, a, f"_mo_cs[{i}]", s.line)
 
+    def _closure_acc(self, out, indent, name, ct, line):
+        """The cotangent of a closure that was just used: its captured variables' parts go to
+        those variables now (a closure reads them when it runs, not when it was defined); what
+        is left (cotangents of default values) waits for the ``def`` in ``_d_<name>``."""
+        d = f"_d_{name}"
+        captured = self.closures[name]
+        out.emit(indent, f"if type({ct}) is dict:", line)
+        out.emit(indent + 1, f"_mo_cl = {ct}", line)
+        if name in captured:
+            out.emit(indent + 1, f"_mo_rest = {{k: v for k, v in _mo_cl.items() if k.startswith('__default__')}}", line)
+            out.emit(indent + 1, "while _mo_cl is not None:", line)
+            k = indent + 2
+        else:
+            out.emit(indent + 1, f"_mo_rest = {{k: v for k, v in _mo_cl.items() if k not in {tuple(captured)!r}}}", line)
+            k = indent + 1
+        for var in captured:
+            if var == name:
+                continue
+            out.emit(k, f"_mo_cv = _mo_cl.get({var!r})", line)
+            self.acc(out, k, core.Name(var), "_mo_cv", line)
+        if name in captured:
+            out.emit(k, f"_mo_cl = _mo_cl.get({name!r})", line)
+        out.emit(indent + 1, f"if _mo_rest: {d} = _mo_rest if {d} is None else _mo_add({d}, _mo_rest)", line)
+        out.emit(indent, f"elif {ct} is not None: {d} = {ct} if {d} is None else _mo_add({d}, {ct})", line)
+
     def _runs(self, g, pb):
         """When a pullback must run: a nonzero cotangent, or array cotangents that may sit in
         the shadow memory only (``ShadowPullback``)."""
@@ -357,7 +394,11 @@ class ReverseCodegen:
             d_f = f"_d_{s.func.id}"
             bwd.emit(bi, f"if {pb} is not None:", s.line)
             bwd.emit(bi + 1, f"{self._unpack(['_mo_self'] + cts)} = {pb}({g}, {d_f})", s.line)
-            bwd.emit(bi + 1, f"{d_f} = _mo_self", s.line)
+            if s.func.id in self.closures:
+                bwd.emit(bi + 1, f"{d_f} = None", s.line)
+                self._closure_acc(bwd, bi + 1, s.func.id, "_mo_self", s.line)
+            else:
+                bwd.emit(bi + 1, f"{d_f} = _mo_self", s.line)
             for c, a in zip(cts, atoms):
                 if c != "_":
                     self.acc(bwd, bi + 1, a, c, s.line)

@@ -157,7 +157,15 @@ def _make_inplace(ifn, fn, idunder, dunder, rdunder):
     def inplace_op(a, b):
         t = type(a)
         if t is float or t is int or t is complex or t is tuple or t is str:
-            return binary(a, b)
+            # immutable: the binary operator; generated code runs in-place pullbacks even with a
+            # zero cotangent (they may need to undo), so guard the binary one
+            out, pb = binary(a, b)
+            if pb is None or type(pb) is ShadowPullback:
+                return out, pb
+
+            def immutable_inplace_pullback(g):
+                return (None, None) if g is None else pb(g)
+            return out, immutable_inplace_pullback
         method = _python_dunder(t, idunder)
         if method is not None:
             out, pb = runtime._call_python(method, (a, b), None, self_seeded=True)
@@ -256,10 +264,10 @@ def getitem(x, index):
 def setitem(x, index, value):
     """``x[index] = value``; the op's output is ``x`` itself (rebinding the name)."""
     t = type(x)
-    if t is list or t is dict:
-        if t is list and type(index) is slice:
+    if t is list or t is dict or (isinstance(x, (list, dict)) and _python_dunder(t, "__setitem__") is None):
+        if isinstance(x, list) and type(index) is slice:
             return _list_slice_setitem(x, index, value)
-        key = index % len(x) if t is list and index < 0 else index
+        key = index % len(x) if isinstance(x, list) and index < 0 else index
         x[index] = value
 
         def container_setitem_pullback(g):
@@ -350,6 +358,11 @@ def getattr_op(obj, name):
         if pb is None:
             return out, None
         return wrap_call(out, _strip_first_keep_one(pb), (obj, name), type(pb) is ShadowPullback)
+    fallback = _python_dunder(t, "__getattr__")
+    if fallback is not None and name not in getattr(obj, "__dict__", {}) and not hasattr(t, name):
+        # the attribute comes from the class's own __getattr__: differentiate it
+        out, pb = runtime._call_python(fallback, (obj, name), None, self_seeded=True)
+        return _stripped(out, pb, (obj, name))
     value = getattr(obj, name)
     if runtime.is_constant(value):
         return value, None

@@ -842,6 +842,8 @@ def iterate(xs, deposit=True):
     t = type(xs)
     if t is range:
         return xs, None
+    if t is not list and isinstance(xs, list) and _class_attr(t, "__iter__") is list.__iter__ and not deposit:
+        t = list
     if t is list and not deposit:
         n = len(xs)
 
@@ -857,7 +859,9 @@ def iterate(xs, deposit=True):
                     _shadow.item_deposit(xs, i, c)
             return None
         return xs, list_iteration_pullback
-    if t is tuple:
+    if t is not list and isinstance(xs, list) and _class_attr(t, "__iter__") is list.__iter__:
+        t = list   # a list subclass iterates as a list
+    if t is tuple or (isinstance(xs, tuple) and _class_attr(t, "__iter__") is tuple.__iter__):
         n = len(xs)
 
         def tuple_iteration_pullback(cts):

@@ -94,8 +94,8 @@ def view(x, create=True):
         buffers[id(root)] = (root, buffer, True)
     else:
         buffer = entry[1]
-        if not entry[2]:   # borrowed from a pullback: copy before writing into it
-            buffer = buffer.copy()
+        if not entry[2]:   # borrowed from a pullback: copy before writing into it (same layout)
+            buffer = buffer.copy(order="K")
             buffers[id(root)] = (root, buffer, True)
     if x is root:
         return buffer
@@ -124,12 +124,15 @@ def deposit(x, ct):
     buffers = _store().buffers
     key = id(root)
     entry = buffers.get(key)
-    if x is root and type(ct) is type(root) and ct.shape == root.shape and ct.dtype == root.dtype:
+    if x is root and type(ct) is type(root) and ct.shape == root.shape and ct.dtype == root.dtype \
+            and ct.strides == root.strides:   # views index the buffer with the root's layout
         if entry is None:   # the common case: keep the pullback's array itself (copy on write)
             buffers[key] = (root, ct, False)
             return
         if not entry[2]:
-            buffers[key] = (root, entry[1] + ct, True)
+            total = entry[1].copy(order="K")
+            total += ct
+            buffers[key] = (root, total, True)
             return
     s = view(x)
     if s is not None:
@@ -204,8 +207,19 @@ def kind(x):
     return k
 
 
+def _storage_key(x):
+    """An object's fields live in its ``__dict__``: both share one cotangent (``o.w`` and
+    ``vars(o)["w"]`` are the same entry)."""
+    if kind(x) is OBJECT:
+        fields = getattr(x, "__dict__", None)
+        if type(fields) is dict:
+            return fields
+    return x
+
+
 def _container(x, create=True):
     items = _store().items
+    x = _storage_key(x)
     entry = items.get(id(x))
     if entry is None:
         if not create:
@@ -309,12 +323,12 @@ def _whole_deposit(x, g):
 
 
 def _whole_take(x):
-    entry = _store().items.pop(id(x), None)
+    entry = _store().items.pop(id(_storage_key(x)), None)
     return None if entry is None else _as_local(x, entry[1])
 
 
 def _whole_peek(x):
-    entry = _store().items.get(id(x))
+    entry = _store().items.get(id(_storage_key(x)))
     return None if entry is None else _as_local(x, entry[1])
 
 

@@ -10,8 +10,10 @@ map per-element cotangents back to their sources.
 """
 
 import builtins
+import collections
 import copy
 import functools
+import itertools
 import operator
 import random
 import time
@@ -24,7 +26,7 @@ _add = tangents.add
 _SCALAR = {float, int, bool}
 
 nondiff(len, isinstance, issubclass, type, id, hash, range, repr, str, bool, int, callable, hasattr,
-        print, any, all, round, format, ord, chr, bin, hex, oct, vars, dir, slice, object,
+        print, any, all, format, ord, chr, bin, hex, oct, vars, dir, slice, object,
         set, frozenset, input, open, time.time, time.perf_counter, time.monotonic, time.process_time,
         random.random, random.seed, random.gauss, random.uniform, random.randint, random.choice,
         random.shuffle, random.normalvariate, random.sample, NotImplementedError, ValueError,
@@ -46,6 +48,23 @@ def iter_rule(iterable):
     return out, iter_pullback
 
 
+@rrule(round)
+def round_rule(x, *ndigits):
+    user = _python_protocol(x, "__round__", *ndigits)
+    if user is not None:
+        return user
+    return round(x, *ndigits), None   # piecewise constant
+
+
+@rrule(setattr)
+def setattr_rule(obj, name, value):
+    from ..reverse.ops import setattr_op
+    _, pb = setattr_op(obj, name, value)
+    if pb is None:
+        return None, None
+    return None, (lambda g: pb(None))   # the object changes in place; its cotangent is in the shadow
+
+
 @rrule(next)
 def next_rule(iterator, *default):
     if type(iterator) is list:   # what iter() and generator expressions become inside morula
@@ -61,8 +80,24 @@ def next_rule(iterator, *default):
         "next() on an iterator of floating-point values is not differentiable; loop over a list instead.")
 
 
+def _python_protocol(x, dunder, *args):
+    """``abs(obj)``, ``float(obj)``, ``round(obj)``, ``pow(obj, n)``: a class's own Python method
+    is differentiated through (like its operators)."""
+    from ..reverse.ops import _python_dunder
+    method = _python_dunder(type(x), dunder)
+    if method is None:
+        return None
+    out, pb = runtime._call_python(method, (x,) + args, None, self_seeded=True)
+    if pb is None:
+        return out, None
+    return out, (lambda g: tuple(pb(g)[1:]))
+
+
 @rrule(abs)
 def abs_rule(x):
+    user = _python_protocol(x, "__abs__")
+    if user is not None:
+        return user
     out = abs(x)
     if type(x) in _SCALAR:
         def scalar_abs_pullback(g):
@@ -80,7 +115,8 @@ def abs_rule(x):
 def pow_rule(a, b, *mod):
     if mod:
         return pow(a, b, *mod), None
-    return REGISTRY.functions[operator.pow](a, b)
+    from ..reverse.ops import OPS
+    return OPS["pow"](a, b)   # the operator: honours __pow__/__rpow__ written in Python
 
 
 @rrule(divmod)
@@ -97,6 +133,9 @@ def divmod_rule(a, b):
 
 def _convert(kind):
     def convert_rule(x=0):
+        user = _python_protocol(x, f"__{kind.__name__}__")
+        if user is not None:
+            return user
         out = kind(x)
         tx = type(x)
 
@@ -185,8 +224,8 @@ rrule(min)(_winner_rule(min))
 
 
 @rrule(sum)
-def sum_rule(iterable, *rest):
-    start = rest[0] if rest else 0
+def sum_rule(iterable, *rest, **keywords):
+    start = rest[0] if rest else keywords.get("start", 0)
     items, iter_pb = runtime.iterate(iterable, deposit=False)
     items = list(items)
     out = builtins.sum(items, start)
@@ -195,9 +234,12 @@ def sum_rule(iterable, *rest):
         cts = [tangents.unbroadcast(g, v) if hasattr(g, "shape") or type(v) not in _SCALAR else g
                for v in items]
         d_iterable = iter_pb(cts) if iter_pb is not None else None
+        d_start = tangents.unbroadcast(g, start) if not isinstance(start, int) else None
+        if keywords:
+            return d_iterable, {"start": d_start}
         if not rest:
             return (d_iterable,)
-        return d_iterable, tangents.unbroadcast(g, start) if not isinstance(start, int) else None
+        return d_iterable, d_start
     return out, sum_pullback
 
 
@@ -261,9 +303,9 @@ def zip_rule(*seqs, strict=False):
 
 
 @rrule(enumerate)
-def enumerate_rule(iterable, *rest):
+def enumerate_rule(iterable, *rest, **keywords):
     nargs = 1 + len(rest)
-    start = rest[0] if rest else 0
+    start = rest[0] if rest else keywords.get("start", 0)
     items, pb = runtime.iterate(iterable, deposit=False)
     items = list(items)
     out = list(enumerate(items, start))
@@ -615,3 +657,149 @@ rrule(functools.partial)(partial_rule)
 @rrule(super)
 def super_rule(*args):
     return super(*args), (lambda g: (None,) * (len(args) - 1) + (g,))
+
+
+sum_rule.keyword_cotangents = True
+
+
+# --------------------------------------------------------------------------- functools, itertools
+
+@rrule(functools.reduce)
+def reduce_rule(fn, iterable, *initial):
+    items, items_pb = runtime.iterate(iterable, deposit=False)
+    items = list(items)
+    if initial:
+        acc, rest = initial[0], items
+    else:
+        acc, rest = items[0], items[1:]
+    pullbacks = []
+    for item in rest:
+        acc, pb = runtime.call(fn, acc, item)
+        pullbacks.append(pb)
+
+    def reduce_pullback(g):
+        d_fn, d_items = None, [None] * len(items)
+        offset = 0 if initial else 1
+        for k in range(len(pullbacks) - 1, -1, -1):
+            if g is None:
+                break
+            pb = pullbacks[k]
+            if pb is None:
+                g = None
+                break
+            d_f, g, d_item = pb(g)
+            d_fn = _add(d_fn, d_f)
+            d_items[k + offset] = d_item
+        if not initial:
+            d_items[0] = g
+            g = None
+        d_iterable = items_pb(d_items) if items_pb is not None else None
+        return (d_fn, d_iterable) + ((g,) if initial else ())
+    return acc, reduce_pullback
+
+
+def _index_tuples_rule(combinator):
+    def combinatorial_rule(iterable, *args, **kwargs):
+        items, items_pb = runtime.iterate(iterable, deposit=False)
+        items = list(items)
+        positions = list(combinator(range(len(items)), *args, **kwargs))
+        out = [tuple(items[i] for i in p) for p in positions]
+
+        def combinatorial_pullback(g):
+            d_items = [None] * len(items)
+            for p, c in zip(positions, g or ()):
+                for i, ci in zip(p, tangents._items(c, len(p))):
+                    d_items[i] = _add(d_items[i], ci)
+            return ((items_pb(d_items) if items_pb is not None else None),) + (None,) * len(args)
+        return out, combinatorial_pullback
+    return combinatorial_rule
+
+
+for _comb in (itertools.combinations, itertools.permutations, itertools.combinations_with_replacement):
+    rrule(_comb)(_index_tuples_rule(_comb))
+
+
+@rrule(itertools.product)
+def product_rule(*iterables, repeat=1):
+    materialized = [runtime.iterate(it, deposit=False) for it in iterables] * repeat
+    columns = [list(items) for items, _ in materialized]
+    positions = list(itertools.product(*[range(len(c)) for c in columns]))
+    out = [tuple(columns[j][i] for j, i in enumerate(p)) for p in positions]
+
+    def product_pullback(g):
+        d_columns = [[None] * len(c) for c in columns]
+        for p, c in zip(positions, g or ()):
+            for j, (i, ci) in enumerate(zip(p, tangents._items(c, len(p)))):
+                d_columns[j][i] = _add(d_columns[j][i], ci)
+        n = len(iterables)
+        cts = []
+        for j in range(n):   # with repeat, each iterable appears repeat times
+            merged = [None] * len(columns[j])
+            for r in range(repeat):
+                for i, c in enumerate(d_columns[j + r * n]):
+                    merged[i] = _add(merged[i], c)
+            pb = materialized[j][1]
+            cts.append(pb(merged) if pb is not None else None)
+        return tuple(cts)
+    return out, product_pullback
+
+
+@rrule(itertools.accumulate)
+def accumulate_rule(iterable, func=None, *, initial=None):
+    items, items_pb = runtime.iterate(iterable, deposit=False)
+    items = list(items)
+    fn = operator.add if func is None else func
+    out, pullbacks = [], []
+    acc = initial
+    for k, item in enumerate(items):
+        if acc is None and k == 0:
+            acc = item
+            pullbacks.append(None)
+        else:
+            acc, pb = runtime.call(fn, acc, item)
+            pullbacks.append(pb)
+        out.append(acc)
+    if initial is not None:
+        out.insert(0, initial)
+
+    def accumulate_pullback(g):
+        rows = list(tangents._items(g, len(out)))
+        if initial is not None:
+            rows = rows[1:]
+        d_items = [None] * len(items)
+        carry = None
+        for k in range(len(items) - 1, -1, -1):
+            carry = _add(carry, rows[k])
+            pb = pullbacks[k]
+            if pb is None:   # the first item started the running value
+                d_items[k] = carry
+                carry = None
+                continue
+            if carry is None:
+                continue
+            _, carry, d_items[k] = pb(carry)
+        d_iterable = items_pb(d_items) if items_pb is not None else None
+        return (d_iterable,) + ((None,) if func is not None else ())
+    return out, accumulate_pullback
+
+
+# --------------------------------------------------------------------------- dict-like classes
+
+def _dict_like_rule(cls):
+    def dict_like_rule(*args, **kwargs):
+        factory = ()
+        if cls is collections.defaultdict:
+            factory, args = args[:1], args[1:]
+        out, pb = dict_rule(*args, **kwargs)
+        result = cls(*factory, out) if factory or cls is not dict else cls(out)
+
+        def dict_like_pullback(g):
+            cts = pb(dict(g) if g else {})
+            return (None,) * len(factory) + tuple(cts)
+        return result, dict_like_pullback
+    dict_like_rule.keyword_cotangents = True
+    return dict_like_rule
+
+
+rrule(collections.OrderedDict)(_dict_like_rule(collections.OrderedDict))
+rrule(collections.defaultdict)(_dict_like_rule(collections.defaultdict))

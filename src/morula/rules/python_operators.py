@@ -236,21 +236,10 @@ def _inplace(name, functional, shadow_update):
     ifn = getattr(operator, name)
 
     def inplace_rule(a, b):
-        if type(a) is list:
-            if name != "iadd":
-                return functional(a, b)
-            n = len(a)
-            m_items = list(b)
-            a += m_items
-            bt = type(b)
-
-            def list_extend_pullback(g):
-                if g is None:
-                    return None, None
-                items = list(g) + [None] * (n + len(m_items) - len(g))
-                db = items[n:]
-                return items[:n], (tuple(db) if bt is tuple else db)
-            return a, list_extend_pullback
+        if isinstance(a, list) and name in ("iadd", "imul"):
+            return _list_inplace(name, a, b)
+        if isinstance(a, dict) and name == "ior":
+            return _dict_update_inplace(a, b)
         if type(a) not in shadow.ARRAY_TYPES:
             return functional(a, b)
         old = a.copy()
@@ -277,6 +266,60 @@ def _inplace(name, functional, shadow_update):
     rrule(ifn)(inplace_rule)
 
 
+def _list_inplace(name, a, b):
+    """``a += b`` (extend) and ``a *= k`` (repeat) on a list, in place: the list's cotangent is
+    in its shadow (kept by identity), edited at the positions recorded now."""
+    n = len(a)
+    if name == "iadd":
+        added = list(b)
+        a += added
+        bt = type(b)
+
+        def list_iadd_pullback(g):
+            shadow.deposit(a, g)
+            tail = shadow.list_truncate(a, n)
+            tail += [None] * (len(added) - len(tail))
+            tail = [None if shadow.kind(v) is not None else c for v, c in zip(added, tail)]
+            if all(c is None for c in tail):
+                return None, None
+            return None, (tuple(tail) if bt is tuple else tail)
+        return a, list_iadd_pullback
+    a *= b
+
+    def list_imul_pullback(g):
+        shadow.deposit(a, g)
+        copies = shadow.list_truncate(a, n)
+        for i, c in enumerate(copies):   # every copy's cotangent goes back to its original
+            shadow.item_deposit(a, i % n, c)
+        return None, None
+    return a, list_imul_pullback
+
+
+def _dict_update_inplace(a, b):
+    written = list(b)
+    a |= b
+
+    def dict_ior_pullback(g):
+        shadow.deposit(a, g)
+        d_b = {k: shadow.item_take(a, k) for k in written}
+        d_b = {k: v for k, v in d_b.items() if v is not None}
+        return None, (d_b or None)
+    return a, dict_ior_pullback
+
+
+@rrule(operator.or_)
+def or_rule(a, b):
+    out = a | b
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return out, None   # bitwise or of integers/booleans: no derivative
+
+    def dict_union_pullback(g):
+        g = g or {}
+        return ({k: v for k, v in g.items() if k in a and k not in b} or None,
+                {k: v for k, v in g.items() if k in b} or None)
+    return out, dict_union_pullback
+
+
 def _imul_update(s, old, b):
     db = s * _conj(old)
     s *= _conj(b)
@@ -300,6 +343,7 @@ _inplace("isub", sub_rule, lambda s, old, b: -s)
 _inplace("imul", mul_rule, _imul_update)
 _inplace("itruediv", truediv_rule, _itruediv_update)
 _inplace("ipow", pow_rule, _ipow_update)
+_inplace("ior", or_rule, None)
 
 
 def _safe_log(x):
