@@ -35,11 +35,15 @@ class MissingRuleError(MorulaError, TypeError):
         place = f"{where}: " if where else ""
         why = (f"morula could not transform its Python source ({reason})" if reason
                else "it is not written in Python, so morula cannot look inside")
+        attribute = name.endswith("(attribute)")
+        fix = (f"Fix: avoid this attribute in differentiated code (for ndarray.flat use ravel() or "
+               f"reshape), or register an attribute rule with morula.rules.registry.attr_rule."
+               if attribute else
+               f"Fix: register a reverse rule with @morula.rrule({name}), or, if it has no "
+               f"derivative (its output is a constant), declare morula.nondiff({name}).")
         super().__init__(
-            f"{place}morula has no derivative rule for {name}, which returned a floating-point "
-            f"value; {why}. "
-            f"Fix: register a reverse rule with @morula.rrule({name}), or, if it has no "
-            f"derivative (its output is a constant), declare morula.nondiff({name})."
+            f"{place}morula has no derivative rule for {name}, whose result may hold "
+            f"floating-point values; {why}. " + fix
         )
 
 

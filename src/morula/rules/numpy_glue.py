@@ -94,6 +94,8 @@ def ndarray_setitem(x, index, value):
         s[index] = 0
         if repeated:
             d = np.where(_winners(x.shape, index), d, 0)
+        if isinstance(value, (list, tuple)):   # x[0:2] = (a, 3.0): the values' own structure
+            return None, None, _structured(np.broadcast_to(d, np.shape(d)), value)
         dvalue = unbroadcast(d, value)
         if type(value) is np.ndarray:
             shadow.deposit(value, dvalue)
@@ -174,6 +176,19 @@ def _writeable_view_of(x, root):
 
 
 shadow.register_array_type(np.ndarray, _root, _view_into, _zeros_for, _writeable_view_of)
+
+
+def _structured(d, value):
+    """Cotangent ``d`` (array, the write's shape) for ``value``, a (nested) list/tuple of numbers
+    or arrays broadcast into it."""
+    if isinstance(value, (list, tuple)):
+        d = np.asarray(d)
+        if d.ndim == 0 or d.shape[-len(np.shape(value)):] != np.shape(value):
+            d = unbroadcast(d, np.zeros(np.shape(value)))
+        parts = [_structured(d[..., i] if d.ndim > 1 and np.ndim(value) == 1 else d[i], v)
+                 for i, v in enumerate(value)]
+        return type(value)(parts)
+    return unbroadcast(d, value)
 
 
 def ndarray_iterate(x):
