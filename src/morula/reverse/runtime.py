@@ -87,6 +87,10 @@ def is_constant(value):
     if isinstance(value, (collections.abc.Set, collections.abc.Sequence)) \
             and t.__module__ in ("builtins", "collections", "_collections", "array"):
         return all(is_constant(v) for v in value)   # deque, set, array.array, ...
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return all(is_constant(v) for v in value)
+    if isinstance(value, dict):
+        return all(is_constant(v) for v in value.values())
     fields = getattr(value, "__dict__", None)
     if fields is not None and t.__flags__ & (1 << 9):
         # an instance of a Python class: constant when none of its fields holds a float
@@ -511,6 +515,28 @@ def _map_param_cts(layout, pcts, nargs, names):
 
 def _construct(cls, args, kwargs):
     kwargs = kwargs or {}
+    if (issubclass(cls, list) and cls.__init__ is list.__init__) or \
+            (issubclass(cls, dict) and cls.__init__ is dict.__init__):
+        # a list/dict subclass without its own __init__: built like list(...) / dict(...)
+        base = list if issubclass(cls, list) else dict
+        rule = _functions[base]
+        values = tuple(args) + tuple(kwargs.values())
+        if kwargs:
+            made, pb = _rule_with_kwargs(rule, args, kwargs, tuple(kwargs))
+        else:
+            made, pb = rule(*args)
+        out = cls(made)
+        if pb is None:
+            return out, None
+
+        def subclass_constructor_pullback(g):
+            g = _add(g, _shadow.take(out))
+            if g is None:
+                return (None,) * (1 + len(values))
+            if base is list:
+                g = list(tangents._items(g, len(out)))
+            return (None,) + tuple(pb(g))
+        return out, subclass_constructor_pullback
     if issubclass(cls, tuple) and hasattr(cls, "_fields"):
         out = cls(*args, **kwargs)
         return out, _namedtuple_pullback(cls, len(args), tuple(kwargs))
@@ -627,6 +653,29 @@ def _class_attr(t, name):
     return found
 
 
+def _namedtuple_method(obj, name, args, kwargs):
+    """``point._replace(x=v)`` and ``Point._make(values)`` of NamedTuples."""
+    if name == "_make":
+        items, items_pb = iterate(args[0], deposit=False)
+        items = tuple(items)
+        out = obj._make(items)
+
+        def namedtuple_make_pullback(g, seed=None):
+            cts = list(tangents._items(g, len(items), obj._fields))
+            return (None, items_pb(cts) if items_pb is not None else None)
+        return out, namedtuple_make_pullback
+    out = obj._replace(**kwargs)
+    fields = obj._fields
+    names = tuple(kwargs)
+
+    def namedtuple_replace_pullback(g, seed=None):
+        cts = tangents._items(g, len(fields), fields)
+        by_field = dict(zip(fields, cts))
+        d_self = tuple(None if f in kwargs else c for f, c in by_field.items())
+        return (_add(seed, d_self),) + tuple(by_field.get(n) for n in names)
+    return out, namedtuple_replace_pullback
+
+
 def _method_with_rule(found, obj, args, kwargs):
     rule, mutating = found
     values = (obj,) + tuple(args) + (tuple(kwargs.values()) if kwargs else ())
@@ -678,6 +727,8 @@ def _resolve_method(obj, name, args, kwargs):
     """(out, pb) with pb(g, seed) -> (dself, *dargs, *dkwargs)."""
     if type(name) is tuple:   # super().name(...): (defining class, name)
         return _super_method(obj, name[0], name[1], args, kwargs)
+    if name in ("_replace", "_make") and (hasattr(obj, "_fields") and isinstance(obj, (tuple, type))):
+        return _namedtuple_method(obj, name, args, kwargs or {})
     t = type(obj)
     if t is _ModuleType:
         f = getattr(obj, name)
@@ -842,8 +893,8 @@ def iterate(xs, deposit=True):
     t = type(xs)
     if t is range:
         return xs, None
-    if t is not list and isinstance(xs, list) and _class_attr(t, "__iter__") is list.__iter__ and not deposit:
-        t = list
+    if t is not list and isinstance(xs, list) and _class_attr(t, "__iter__") is list.__iter__:
+        t = list   # a list subclass iterates as a list
     if t is list and not deposit:
         n = len(xs)
 
@@ -859,8 +910,6 @@ def iterate(xs, deposit=True):
                     _shadow.item_deposit(xs, i, c)
             return None
         return xs, list_iteration_pullback
-    if t is not list and isinstance(xs, list) and _class_attr(t, "__iter__") is list.__iter__:
-        t = list   # a list subclass iterates as a list
     if t is tuple or (isinstance(xs, tuple) and _class_attr(t, "__iter__") is tuple.__iter__):
         n = len(xs)
 

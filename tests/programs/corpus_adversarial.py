@@ -1,0 +1,159 @@
+"""Programs that once broke morula (found by adversarial testing); kept as regression cases."""
+import collections
+import functools
+import itertools
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+
+class V:
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+
+    def __abs__(self):
+        return math.sqrt(self.x ** 2 + self.y ** 2)
+
+    def __float__(self):
+        return self.x + self.y
+
+    def __pow__(self, n):
+        return V(self.x ** n, self.y)
+
+
+def builtin_protocols(a, b):
+    v = V(a, b)
+    return abs(v) + float(v) * a + pow(v, 3).x
+
+
+class Lazy:
+    def __init__(self, data):
+        self._data = data
+
+    def __getattr__(self, name):
+        return self._data[name] * 2.0
+
+
+def dynamic_attributes(x):
+    o = V(1.0, 2.0)
+    setattr(o, "x", x * 3.0)
+    vars(o)["y"] = x * x
+    lazy = Lazy({"w": x})
+    return o.x + o.__dict__["y"] + lazy.w
+
+
+def container_inplace_operators(x):
+    items = [1.0, x]
+    alias = items
+    items += [x * 3.0]
+    items *= 2
+    d = {"a": x}
+    d |= {"h": x * 2.0}
+    e = {"k": 1.0} | {"m": x}
+    return alias[2] * 10.0 + items[4] + d["h"] + e["m"]
+
+
+def closure_rebound(x):
+    a = x
+
+    def g(t):
+        return a * t
+
+    first = g(2.0)
+    a = x * x
+    return first + g(3.0)
+
+
+def defaults_from_expressions(x):
+    def g(t, s=2.0 * x):
+        return t * s
+    h = lambda t, s=x ** 2: t + s       # noqa: E731
+    return g(1.0) + h(1.0)
+
+
+def lambdas_in_comprehension(x):
+    fs = [lambda t: t * k for k in range(1, 4)]
+    return sum(fn(x) for fn in fs)
+
+
+def writes_into_captured_containers(x):
+    acc = [0.0]
+    buf = np.zeros(2)
+
+    def add(v):
+        acc[0] += v * v
+        buf[0] += v
+
+    add(x)
+    add(2.0 * x)
+    return acc[0] + buf[0] * 3.0
+
+
+class Particle:
+    def __init__(self, pos):
+        self.pos = pos
+
+
+class World:
+    def __init__(self, particles):
+        self.ps = particles
+
+    def energy(self):
+        return sum(p.pos ** 2 for p in self.ps)
+
+
+def nested_objects(world):
+    return world.energy()
+
+
+def floats_updated_in_place_but_unused(x):
+    y = x
+    y *= 2.0
+    d = {"a": x, "b": 1.0}
+    d["b"] *= 3.0
+    return d["a"] * x
+
+
+class Pt(NamedTuple):
+    x: float
+    y: float
+
+
+def namedtuple_iteration_and_methods(x):
+    p = Pt(x, 2.0 * x)
+    total = sum(p)
+    for v in p:
+        total = total + v
+    q = p._replace(y=x ** 3)
+    r = Pt._make([x * 4.0, 1.0])
+    return total + q.y + r.x + p._asdict()["y"]
+
+
+class Series(list):
+    pass
+
+
+def list_subclass(x):
+    s = Series([x, 2.0 * x])
+    return sum(v * v for v in s)
+
+
+def array_writes_from_lists(x):
+    y = np.zeros(4)
+    y[0:2] = (x, 3.0)
+    y[np.array([2, 3])] = [x * x, 1.0]
+    return np.sum(y * np.arange(1.0, 5.0))
+
+
+def builtins_with_keywords_and_itertools(x):
+    xs = [x, 2.0 * x, 0.5]
+    total = sum(xs, start=1.0) + sum(i * v for i, v in enumerate(xs, start=1))
+    total += functools.reduce(lambda a, b: a * b, xs)
+    total += sum(a * b for a, b in itertools.combinations(xs, 2))
+    total += list(itertools.accumulate(xs))[-1]
+    total += sum(a - b for a, b in itertools.product(xs[:2], [1.0, x]))
+    od = collections.OrderedDict(a=x)
+    dd = collections.defaultdict(float, {"b": x})
+    return total + od["a"] * dd["b"]
