@@ -11,6 +11,13 @@ X_NAN = X.copy()
 X_NAN[1, 2] = np.nan
 
 
+def _scalar_function(a, b):
+    return np.sin(a) * b + a * a
+
+
+_VECTORIZED = np.vectorize(_scalar_function)
+
+
 def _finite_loss(y):
     return np.sum(np.sin(np.nan_to_num(y)) * 1.3)
 
@@ -30,6 +37,7 @@ CASES = [
     ("apply_along_axis_vector", lambda x: np.apply_along_axis(lambda r: r[::-1] * 2.0, 0, x), X),
     ("polyfit", lambda x: np.polyfit(np.arange(5.0), x[0], 2), X),
     ("sliding_window_view", lambda x: np.lib.stride_tricks.sliding_window_view(x[0], 3) ** 2, X),
+    ("vectorize", lambda x: _VECTORIZED(x, x[0]), X),
     ("sliding_window_view_axis", lambda x: np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(0, 1)), X),
 ]
 

@@ -415,3 +415,52 @@ REGISTRY.add_function(np.lib.stride_tricks.sliding_window_view, sliding_window_v
 REGISTRY.add_function(np.lib.stride_tricks.as_strided, _refuse(
     "np.lib.stride_tricks.as_strided (its elements may overlap in ways morula cannot follow)",
     "use np.lib.stride_tricks.sliding_window_view, np.broadcast_to or explicit indexing."))
+
+
+# --------------------------------------------------------------------------- np.vectorize
+
+def _vectorize_call(vec, args, kwargs):
+    """``np.vectorize(f)(x, y)``: ``f`` runs (differentiated) on every element of the broadcast
+    arguments; each element's cotangent comes back through its own pullback."""
+    if kwargs or vec.signature is not None or vec.excluded:
+        raise UnsupportedOperationError(
+            "morula differentiates np.vectorize(f)(*arrays) of a scalar function with positional "
+            "arguments only (no signature=, excluded= or keyword arguments).")
+    arrays = np.broadcast_arrays(*[np.asarray(a) for a in args])
+    shape = arrays[0].shape if arrays else ()
+    outputs, pullbacks = [], []
+    for index in np.ndindex(shape):
+        out, pb = runtime.call(vec.pyfunc, *[a[index].item() for a in arrays])
+        outputs.append(out)
+        pullbacks.append(pb)
+    dtype = np.dtype(vec.otypes[0]) if vec.otypes else np.result_type(*[np.asarray(o) for o in outputs]) \
+        if outputs else np.float64
+    result = np.array(outputs, dtype=dtype).reshape(shape)
+
+    def vectorize_pullback(g, seed=None):
+        taken = shadow.take(result)
+        g = taken if g is None else (g if taken is None else g + taken)
+        if g is None:
+            return (seed,) + (None,) * len(args)
+        g = np.broadcast_to(np.asarray(g), shape)
+        grads = [np.zeros(shape) for _ in args]
+        for k, index in enumerate(np.ndindex(shape)):
+            pb = pullbacks[k]
+            if pb is None or g[index] == 0:
+                continue
+            cts = pb(float(g[index]))
+            for j, c in enumerate(cts[1:]):
+                if c is not None:
+                    grads[j][index] += c
+        cts = []
+        for a, d in zip(args, grads):
+            if isinstance(a, (int, bool)) or getattr(getattr(a, "dtype", None), "kind", "f") not in "fc":
+                cts.append(None)
+            else:
+                cts.append(unbroadcast(d, a))
+        return (seed,) + tuple(cts)
+
+    return result, vectorize_pullback
+
+
+np.vectorize.__morula_call__ = staticmethod(_vectorize_call)
