@@ -258,17 +258,3 @@ def _items(ct, n, fields=None):
     if len(items) >= n:
         return items[:n]
     return items + [None] * (n - len(items))
-
-
-def scale(ct, factor):
-    """``factor * ct`` for any cotangent structure (used by the API and tests)."""
-    if ct is None:
-        return None
-    t = type(ct)
-    if t is tuple or t is list:
-        return t(scale(c, factor) for c in ct)
-    if t is dict:
-        return {k: scale(v, factor) for k, v in ct.items()}
-    if t is ObjectCotangent:
-        return ObjectCotangent({k: scale(v, factor) for k, v in ct.fields.items()})
-    return ct * factor

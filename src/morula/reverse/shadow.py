@@ -349,7 +349,7 @@ def involves_arrays(value):
     return kind(value) is not None
 
 
-def _roots_of(args, hooks_cache):
+def _roots_of(args):
     roots = set()
     for a in args:
         t = type(a)
@@ -422,7 +422,7 @@ def _collect_output(out, args, g):
     if t in ARRAY_TYPES:
         hooks = _hooks[t]
         root = hooks.root_of(out)
-        if root is not out and id(root) in _roots_of(args, None) and hooks.writeable_view_of(out, root):
+        if root is not out and id(root) in _roots_of(args) and hooks.writeable_view_of(out, root):
             deposit(out, g)   # a view of an input: its cotangent already sits in the input's shadow
             return None, False
         return tangents.add(g, take(out)), True
@@ -433,7 +433,7 @@ def _collect_output(out, args, g):
             return None, False
         return tangents.add(g, _whole_take(out)), True
     if isinstance(out, tuple) and involves_arrays(out):
-        roots = _roots_of(args, None)
+        roots = _roots_of(args)
         items = tangents._items(g, len(out))
         collected, any_fresh = [], False
         for item, gi in zip(out, items):
