@@ -128,6 +128,56 @@ def test_checkpoint_recomputes_and_matches():
     assert len(calls) == 2  # forward once, recomputed once in the backward sweep
 
 
+def test_checkpoint_refuses_a_function_that_writes_its_argument():
+    def step(u, k):
+        u[1:] += k * u[:-1]
+        return u
+
+    def f(u0, k):
+        u = u0.copy()
+        u = mo.checkpoint(step)(u, k)
+        return np.sum(u ** 2)
+
+    with pytest.raises(mo.UnsupportedOperationError, match=r"test_api.py:\d+: .*step changed one of its array"):
+        mo.grad(f, argnums=1)(np.array([0.3, -0.5, 0.8]), 0.4)
+
+
+def test_vjp_takes_an_object_cotangent_like_the_output():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Out:
+        a: float
+        b: float
+
+    def f(p):
+        return Out(p * 2.0, p * p)
+
+    _, pb = mo.vjp(f, 0.7)
+    assert pb(Out(1.0, 1.0))[0] == pytest.approx(3.4)
+    assert pb(mo.ObjectCotangent({"a": 1.0}))[0] == pytest.approx(2.0)
+    with pytest.raises(ValueError, match="must be an object like the output"):
+        pb(1.0)
+
+
+def test_vjp_checks_cotangent_shapes():
+    _, pb = mo.vjp(np.sin, np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"shape \(2, 1\) but the output .* shape \(2,\)"):
+        pb(np.ones((2, 1)))
+    with pytest.raises(ValueError, match=r"shape \(3,\)"):
+        pb(np.ones(3))
+
+    def pair(x):
+        return x * 2.0, [x, x]
+
+    _, pb = mo.vjp(pair, np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match="sequence of 2 items"):
+        pb((np.ones(2), [np.ones(2)]))
+    with pytest.raises(ValueError, match=r"cotangent\[1\]\[0\] has shape \(\)"):
+        pb((np.ones(2), [1.0, np.ones(2)]))
+    np.testing.assert_allclose(pb((np.ones(2), [None, np.ones(2)]))[0], [3.0, 3.0])
+
+
 def test_rrule_registers_and_replaces():
     def mystery(x):
         return x * 1.0

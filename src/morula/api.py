@@ -104,7 +104,8 @@ def vjp(f, *primals, has_aux=False):
 
     def pullback(cotangent):
         _check_unchanged(primals, fingerprints)
-        ct = (cotangent, None) if has_aux else cotangent
+        ct = tangents.from_user(cotangent, out)
+        ct = (ct, None) if has_aux else ct
         return _pull(pb, ct, primals, snapshots)
 
     pullback.__morula_api__ = True
@@ -255,13 +256,17 @@ class Checkpointed:
 
     @staticmethod
     def __morula_call__(self, args, kwargs):
-        out = self.f(*args, **(kwargs or {}))
         f = self.f
+        values = tuple(args) + tuple((kwargs or {}).values())
+        before = _fingerprints(values)
+        out = f(*args, **(kwargs or {}))
+        if _fingerprints(values) != before:
+            _refuse_checkpoint_write(f)
+        plan = shadow.output_plan(out, values)
 
         def checkpoint_pullback(g, seed=None):
             # the recomputed output is a new object: bring the original's shadow cotangent along
-            values = tuple(args) + tuple((kwargs or {}).values())
-            g, needed = shadow._collect_output(out, values, g)
+            g, needed = shadow._collect_output(out, values, g, plan)
             _, pb = _run(f, args, kwargs)
             if pb is None or not needed:
                 return (None,) * (1 + len(values))
@@ -269,7 +274,25 @@ class Checkpointed:
         return out, checkpoint_pullback
 
 
+def _refuse_checkpoint_write(f):
+    # the forward sweep of a checkpointed function is not recorded, so an in-place write to an
+    # argument could be neither undone nor replayed: the recomputation would see the new values
+    from .errors import UnsupportedOperationError
+    code = getattr(f, "__code__", None)
+    where = f"{code.co_filename}:{code.co_firstlineno}: " if code is not None else ""
+    name = getattr(f, "__qualname__", repr(f))
+    raise UnsupportedOperationError(
+        f"{where}the checkpointed function {name} changed one of its array arguments in place; "
+        "its recomputation during the backward sweep would start from the changed values. "
+        "Return a new array instead (u = u + ... rather than u += ...), or copy the argument "
+        "first (u = u.copy()).")
+
+
 def checkpoint(f):
+    """``f`` whose forward sweep is recomputed in the backward sweep (saves memory).
+
+    ``f`` must not change its array arguments in place (that is detected and refused).
+    """
     return Checkpointed(f)
 
 

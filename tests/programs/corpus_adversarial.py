@@ -157,3 +157,49 @@ def builtins_with_keywords_and_itertools(x):
     od = collections.OrderedDict(a=x)
     dd = collections.defaultdict(float, {"b": x})
     return total + od["a"] * dd["b"]
+
+
+def array_overwritten_after_put_in_list(x):
+    u = np.array([x, 2.0 * x])
+    lst = [u]
+    u[0] = x * x                       # lst[0] is u: the stack reads x*x
+    return np.sum(np.stack(lst))
+
+
+def trajectory_appends_the_same_array(u0, k):
+    u = u0.copy()
+    out = []
+    for _ in range(3):
+        u += k * u
+        out.append(u)                  # no .copy(): every entry is the final u
+    return np.sum(np.stack(out)) + np.sum(np.concatenate(out) ** 2)
+
+
+def arrays_scaled_after_put_in_containers(x):
+    u = np.array([x])
+    w = np.array([x, x])
+    d = {"u": u}
+    lst = [w]
+    u *= 2.0
+    w[1] = 3.0 * x
+    return np.sum(sum(d.values())) + np.sum(np.concatenate(lst)) + np.sum(np.array(lst) ** 2)
+
+
+def list_slot_replaced_after_rule(x):
+    u = np.array([x, x])
+    lst = [u]
+    s = np.stack(lst)
+    lst[0] = np.array([5.0 * x, 1.0])  # the stack above read u
+    return np.sum(s ** 2) + np.sum(np.stack(lst))
+
+
+def nested_tolist(x):
+    rows = x.tolist()
+    rows[1] = [7.0, 8.0]               # replaced rows carry no gradient
+    return rows[0][1] * 3.0 + sum(rows[1]) + rows[0][0] ** 2
+
+
+def numpy_scalar_methods(x):
+    s = np.dot(x, x)
+    return (s.astype(np.float64) + s.reshape(()) + s.sum() + s.mean() + s.copy() + s.squeeze()
+            + s.conj() + s.T + s.real + s.clip(0.0, 100.0) + np.float64(x[0]).item())

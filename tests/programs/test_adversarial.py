@@ -20,6 +20,13 @@ CASES = {
     "list_subclass": (A.list_subclass, (0.7,)),
     "array_writes_from_lists": (A.array_writes_from_lists, (0.7,)),
     "builtins_keywords_and_itertools": (A.builtins_with_keywords_and_itertools, (0.7,)),
+    "array_overwritten_after_put_in_list": (A.array_overwritten_after_put_in_list, (0.7,)),
+    "trajectory_appends_the_same_array": (A.trajectory_appends_the_same_array,
+                                          (np.array([0.5, -1.0]), 0.3)),
+    "arrays_scaled_after_put_in_containers": (A.arrays_scaled_after_put_in_containers, (0.7,)),
+    "list_slot_replaced_after_rule": (A.list_slot_replaced_after_rule, (0.7,)),
+    "nested_tolist": (A.nested_tolist, (np.array([[1.0, 2.0], [3.0, 4.0]]),)),
+    "numpy_scalar_methods": (A.numpy_scalar_methods, (np.array([0.3, -0.8]),)),
 }
 
 
@@ -32,3 +39,19 @@ def test_adversarial_case(name):
 def test_nested_plain_object_gradient_has_structure():
     g = mo.grad(A.nested_objects)(A.World([A.Particle(0.3), A.Particle(0.5)]))
     assert [p.pos for p in g.ps] == [pytest.approx(0.6), pytest.approx(1.0)]
+
+
+def test_rule_returning_a_list_inside_a_tuple():
+    def pair(x):
+        return ([x * 2.0],)
+
+    @mo.rrule(pair)
+    def pair_rule(x):
+        def pair_pullback(dy):
+            return (dy[0][0] * 2.0,)
+        return ([x * 2.0],), pair_pullback
+
+    def use_pair(x):
+        return pair(x)[0][0] * x
+
+    assert mo.grad(use_pair)(1.5) == pytest.approx(2.0 * 1.5 + 2.0 * 1.5)

@@ -741,9 +741,10 @@ def _resolve_method(obj, name, args, kwargs):
             return (None,) + tuple(pb(g)[1:])
         return out, module_function_pullback
     found = REGISTRY.method_rule(t, name)
-    if found is None and REGISTRY.array_method_fallback is not None and hasattr(t, "__array_function__") \
-            and _is_library_type(t):
-        # another array library (Dask, CuPy): NumPy's method rules, written with dispatching calls
+    if found is None and REGISTRY.array_method_fallback is not None and (
+            hasattr(t, "__array_function__") and _is_library_type(t) or issubclass(t, REGISTRY.array_scalar_types)):
+        # another array library (Dask, CuPy) or NumPy's scalars: NumPy's method rules, written
+        # with dispatching calls
         found = REGISTRY.method_rule(REGISTRY.array_method_fallback, name)
     if found is not None:
         return _method_with_rule(found, obj, args, kwargs)

@@ -362,9 +362,10 @@ def _roots_of(args):
     return roots
 
 
-def _deposit_structure(arg, ct):
+def _deposit_structure(arg, ct, contents=None):
     """Deposit the cotangent ``ct`` of ``arg`` where ``arg`` is mutable (shadow); return what
-    remains for the local (immutable) part."""
+    remains for the local (immutable) part. ``contents``: what list/dict ``arg`` held when it was
+    read (it may have changed since)."""
     if ct is None:
         return None
     t = type(arg)
@@ -376,19 +377,58 @@ def _deposit_structure(arg, ct):
         if all(r is None for r in rest):
             return None
         return tuple(rest)
-    if kind(arg) is not None:
+    k = kind(arg)
+    if k is LIST and type(ct) in (list, tuple):
+        _deposit_items(arg, enumerate(ct), arg if contents is None else contents)
+        return None
+    if k is DICT and type(ct) is dict:
+        _deposit_items(arg, ct.items(), arg if contents is None else contents)
+        return None
+    if k is not None:
         return _whole_deposit(arg, ct)
     return ct
 
 
-def deposit_all(args, cts, offset=0):
+def _deposit_items(container, cts, contents):
+    """A list's or dict's item cotangents: a mutable item's goes to the item itself (the container
+    only refers to it, and it may be written in place after it was put there), the others to the
+    container's slot."""
+    is_list = type(contents) is not dict
+    for key, c in cts:
+        if c is None:
+            continue
+        present = key < len(contents) if is_list else key in contents
+        if present:
+            item = contents[key]
+            ti = type(item)
+            if ti is not float and (ti in ARRAY_TYPES or kind(item) is not None):
+                rest = _deposit_structure(item, c)
+                if rest is not None:
+                    item_deposit(container, key, rest)
+                continue
+        item_deposit(container, key, c)
+
+
+def deposit_all(args, cts, offset=0, contents=None):
     """Deposit the array cotangents among ``cts`` (aligned with ``args`` from ``offset``)."""
     out = list(cts)
     for i, a in enumerate(args):
         j = i + offset
         if j < len(out) and out[j] is not None:
-            out[j] = _deposit_structure(a, out[j])
+            out[j] = _deposit_structure(a, out[j], contents[i] if contents is not None else None)
     return tuple(out)
+
+
+def _contents_of(args):
+    """Shallow copies of the list and dict arguments (None when there are none)."""
+    found = None
+    for i, a in enumerate(args):
+        t = type(a)
+        if t is list or t is dict:
+            if found is None:
+                found = [None] * len(args)
+            found[i] = list(a) if t is list else dict(a)
+    return found
 
 
 # --------------------------------------------------------------------------- pullback wrappers
@@ -398,7 +438,7 @@ class ShadowPullback:
     cotangents may be in the shadow only), collecting the output's shadow and depositing the
     inputs' cotangents."""
 
-    __slots__ = ("pb", "args", "out", "kind", "n")
+    __slots__ = ("pb", "args", "out", "kind", "n", "contents", "plan")
 
     def __init__(self, pb, args, out, kind, n):
         self.pb = pb
@@ -406,56 +446,123 @@ class ShadowPullback:
         self.out = out
         self.kind = kind      # "rule": take the output's shadow; "call": run the callee's back
         self.n = n
+        self.contents = _contents_of(args)
+        self.plan = output_plan(out, args) if kind == "rule" else None
 
     def __call__(self, g, *seed):
         if self.kind == "rule":
-            g, needed = _collect_output(self.out, self.args, g)
+            g, needed = _collect_output(self.out, self.args, g, self.plan)
             if not needed or g is None:
                 return (None,) * self.n
-            return deposit_all(self.args, self.pb(g))
+            return deposit_all(self.args, self.pb(g), contents=self.contents)
         cts = self.pb(g, *seed)
-        return deposit_all(self.args, cts, offset=len(cts) - len(self.args))
+        return deposit_all(self.args, cts, offset=len(cts) - len(self.args), contents=self.contents)
 
 
-def _collect_output(out, args, g):
+def _collect_output(out, args, g, plan=None):
+    """The whole cotangent of a rule's output ``out``: ``g`` plus what sits in the shadow of its
+    fresh mutable parts, nested ones included (``plan``: see ``output_plan``). Parts that are (views
+    of) the arguments keep theirs. Returns ``(cotangent, needed)``; ``needed`` is False when
+    nothing in ``out`` is fresh."""
+    if type(out) is float:
+        return g, True
+    if plan is None:
+        plan = output_plan(out, args)
+    if plan is out and not (type(out) in ARRAY_TYPES or kind(out) is not None):
+        return g, True
+    fresh = [False]
+    ct = _collect_part(plan, g, _roots_of(args), args, fresh)
+    return ct, fresh[0]
+
+
+def output_plan(out, args):
+    """Taken when a rule returns: the parts of ``out`` whose cotangents may sit in the shadow, as
+    they are now (a returned list may be appended to or overwritten later). A value for a leaf,
+    ``_Part(container, length, [(key, plan), ...])`` for a list, dict or tuple."""
     t = type(out)
+    if t is float or t in ARRAY_TYPES:
+        return out
+    k = kind(out)
+    if k is LIST or k is DICT or isinstance(out, tuple):
+        arg_ids = {id(a) for a in args}
+        return _plan(out, arg_ids, 0)
+    return out
+
+
+class _Part:
+    __slots__ = ("value", "n", "parts")
+
+    def __init__(self, value, n, parts):
+        self.value, self.n, self.parts = value, n, parts
+
+
+def _plan(value, arg_ids, depth):
+    k = kind(value)
+    if depth > 8 or not (k is LIST or k is DICT or isinstance(value, tuple)):
+        return value
+    pairs = value.items() if k is DICT else enumerate(value)
+    return _Part(value, len(value), [(key, _plan(v, arg_ids, depth + 1)) for key, v in pairs
+                                     if id(v) not in arg_ids and _may_hold_shadow(v)])
+
+
+def _collect_part(plan, g, roots, args, fresh):
+    if type(plan) is not _Part:
+        return _collect_leaf(plan, g, roots, args, fresh)
+    value, n, parts = plan.value, plan.n, plan.parts
+    if isinstance(value, tuple):
+        if not parts:   # numbers only: the cotangent as given (a NamedTuple's may name fields)
+            fresh[0] = True
+            return g
+        items = tangents._items(g, n, fields=getattr(value, "_fields", None))
+        if len(parts) < n:
+            fresh[0] = True   # immutable items (numbers) are the rule's own
+    else:
+        if _is_among(value, args):   # an existing list or dict (an argument or one of its items)
+            _whole_deposit(value, g)
+            return None
+        fresh[0] = True
+        whole = tangents.add(g, _whole_take(value))
+        if not parts:
+            return whole
+        if type(value) is not dict and kind(value) is LIST:
+            items = tangents._items(whole, n)
+        else:
+            items = dict(whole) if type(whole) is dict else {}
+    for key, sub in parts:
+        items[key] = _collect_part(sub, items[key] if type(items) is list else items.get(key),
+                                   roots, args, fresh)
+    if isinstance(value, tuple):
+        if all(c is None for c in items):
+            return None
+        return type(value)(items) if type(value) is tuple else tuple(items)
+    return items
+
+
+def _collect_leaf(value, g, roots, args, fresh):
+    t = type(value)
     if t in ARRAY_TYPES:
         hooks = _hooks[t]
-        root = hooks.root_of(out)
-        if root is not out and id(root) in _roots_of(args) and hooks.writeable_view_of(out, root):
-            deposit(out, g)   # a view of an input: its cotangent already sits in the input's shadow
-            return None, False
-        return tangents.add(g, take(out)), True
-    k = kind(out)
-    if k is not None and k != "array":
-        if _is_among(out, args):      # an existing object (an argument or one of its items)
-            _whole_deposit(out, g)
-            return None, False
-        return tangents.add(g, _whole_take(out)), True
-    if isinstance(out, tuple) and involves_arrays(out):
-        roots = _roots_of(args)
-        items = tangents._items(g, len(out))
-        collected, any_fresh = [], False
-        for item, gi in zip(out, items):
-            ti = type(item)
-            if ti in ARRAY_TYPES:
-                hooks = _hooks[ti]
-                root = hooks.root_of(item)
-                if root is not item and id(root) in roots and hooks.writeable_view_of(item, root):
-                    deposit(item, gi)
-                    collected.append(None)
-                    continue
-                any_fresh = True
-                collected.append(tangents.add(gi, take(item)))
-            else:
-                any_fresh = True
-                collected.append(gi)
-        if not any_fresh:
-            return None, False
-        if all(c is None for c in collected):
-            return None, True
-        return (type(out)(collected) if t is tuple and not hasattr(out, "_fields") else tuple(collected)), True
-    return g, True
+        root = hooks.root_of(value)
+        if root is not value and id(root) in roots and hooks.writeable_view_of(value, root):
+            deposit(value, g)   # a view of an input: its cotangent already sits in the input's shadow
+            return None
+        fresh[0] = True
+        return tangents.add(g, take(value))
+    if kind(value) is not None:
+        if _is_among(value, args):   # an existing object (an argument or one of its items)
+            _whole_deposit(value, g)
+            return None
+        fresh[0] = True
+        return tangents.add(g, _whole_take(value))
+    fresh[0] = True
+    return g
+
+
+def _may_hold_shadow(v):
+    t = type(v)
+    if t is float or t is int or t is bool or t is str or v is None:
+        return False
+    return t in ARRAY_TYPES or kind(v) is not None or isinstance(v, tuple)
 
 
 def _is_among(out, args):

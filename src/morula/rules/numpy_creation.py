@@ -16,6 +16,7 @@ of its own shape and dtype, an integer ``None``.
 import numpy as np
 
 from morula.errors import UnsupportedOperationError
+from morula.tangents import materialize
 
 from morula.rules.numpy_vspace import (
     as_array,
@@ -227,6 +228,7 @@ def _tolist_rule(x):
         return out, None
 
     def tolist_pullback(dy):
+        dy = materialize(dy, out)   # the unread entries' None become zeros
         return (np.asarray(dy, dtype=x.dtype).reshape(np.shape(x)),)
     return out, tolist_pullback
 

@@ -21,6 +21,7 @@ for _t in (np.ndarray, np.float64, np.float32, np.float16, np.complex128, np.com
 runtime.FAST_FLOATS.add(np.float64)
 runtime._CONSTANT_CLASSES.append(np.dtype)
 REGISTRY.array_method_fallback = np.ndarray
+REGISTRY.array_scalar_types = (np.generic,)
 
 
 def _winners(shape, index):

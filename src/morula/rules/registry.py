@@ -33,6 +33,8 @@ class Registry:
         self._signatures = {}        # rule -> positional parameter info
         # methods/attributes of other array libraries fall back to this type's rules (np.ndarray)
         self.array_method_fallback = None
+        # scalar types of that library (np.generic) whose methods mirror the array's (x.sum(), x.T)
+        self.array_scalar_types = ()
 
     def _changed(self):
         self.version += 1
@@ -96,8 +98,8 @@ class Registry:
             if rule is not None:
                 found = rule
                 break
-        if found is None and self.array_method_fallback is not None and hasattr(cls, "__array_function__") \
-                and cls is not self.array_method_fallback:
+        if found is None and self.array_method_fallback is not None and cls is not self.array_method_fallback \
+                and (hasattr(cls, "__array_function__") or issubclass(cls, self.array_scalar_types)):
             found = self.attributes.get((self.array_method_fallback, name))
         self._attr_cache[key] = found
         return found
