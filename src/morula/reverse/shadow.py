@@ -464,8 +464,13 @@ def _collect_output(out, args, g, plan=None):
     fresh mutable parts, nested ones included (``plan``: see ``output_plan``). Parts that are (views
     of) the arguments keep theirs. Returns ``(cotangent, needed)``; ``needed`` is False when
     nothing in ``out`` is fresh."""
-    if type(out) is float:
+    t = type(out)
+    if t is float:
         return g, True
+    if t in ARRAY_TYPES:   # the common case: no plan, the arguments' roots only for a view
+        fresh = [False]
+        ct = _collect_leaf(out, g, None, args, fresh)
+        return ct, fresh[0]
     if plan is None:
         plan = output_plan(out, args)
     if plan is out and not (type(out) in ARRAY_TYPES or kind(out) is not None):
@@ -480,7 +485,7 @@ def output_plan(out, args):
     they are now (a returned list may be appended to or overwritten later). A value for a leaf,
     ``_Part(container, length, [(key, plan), ...])`` for a list, dict or tuple."""
     t = type(out)
-    if t is float or t in ARRAY_TYPES:
+    if t is float or t in ARRAY_TYPES or out is None:
         return out
     k = kind(out)
     if k is LIST or k is DICT or isinstance(out, tuple):
@@ -543,7 +548,8 @@ def _collect_leaf(value, g, roots, args, fresh):
     if t in ARRAY_TYPES:
         hooks = _hooks[t]
         root = hooks.root_of(value)
-        if root is not value and id(root) in roots and hooks.writeable_view_of(value, root):
+        if root is not value and id(root) in (roots if roots is not None else _roots_of(args)) \
+                and hooks.writeable_view_of(value, root):
             deposit(value, g)   # a view of an input: its cotangent already sits in the input's shadow
             return None
         fresh[0] = True
