@@ -29,7 +29,10 @@ def _promote(x):
     return x
 
 
-def _run(f, args, kwargs):
+def _run(f, args, kwargs, differentiated=None):
+    if differentiated is not None:
+        with shadow.inactive_scope(args, differentiated, kwargs):
+            return _run(f, args, kwargs)
     with runtime.gc_paused():
         if kwargs:
             names = tuple(kwargs)
@@ -173,7 +176,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
         nums = _argnums_tuple(argnums, len(args))
         args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
         snapshots = _snapshots(args)
-        out, pb = _run(f, args, kwargs)
+        out, pb = _run(f, args, kwargs, nums)
         value, aux = _split_aux(out) if has_aux else (out, None)
         seed = _scalar_seed(value, name)
         ct = (seed, None) if has_aux else seed

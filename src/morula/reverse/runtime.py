@@ -681,6 +681,7 @@ def _method_with_rule(found, obj, args, kwargs):
     values = (obj,) + tuple(args) + (tuple(kwargs.values()) if kwargs else ())
     if mutating:
         # in-place methods: pullback(g, seed) -> (dself_before, *dargs[, {keyword: ct}])
+        _shadow.activate(obj)
         out, pb = rule(obj, *args, **kwargs) if kwargs else rule(obj, *args)
         if pb is None:
             return out, None

@@ -332,6 +332,93 @@ def _whole_peek(x):
     return None if entry is None else _as_local(x, entry[1])
 
 
+# --------------------------------------------------------------------------- activity
+# ``grad(f, argnums=0)(params, x)`` never returns the cotangent of ``x``: rules may skip computing
+# it (the input batch's cotangent of the first layer's matmul is as costly as that matmul). An
+# array qualifies while the forward pass runs only if it is a non-differentiated argument that
+# owns its memory, shares none with a differentiated argument, and has not been written into:
+# a write (``x[0] = p``) makes later reads' cotangents reach ``p`` (``activate``).
+
+_NO_INACTIVE = frozenset()
+
+
+def is_inactive(x):
+    """May the cotangent of array ``x`` be skipped (see above)?"""
+    return id(x) in getattr(_state, "inactive", _NO_INACTIVE)
+
+
+def activate(x):
+    """``x`` is about to be written into: it and every array it views need cotangents again."""
+    inactive = getattr(_state, "inactive", None)
+    if inactive:
+        while x is not None:
+            inactive.discard(id(x))
+            x = getattr(x, "base", None)
+
+
+class inactive_scope:
+    """The forward pass of ``f(*args)`` where only ``args[i]`` for ``i`` in ``differentiated``
+    need cotangents."""
+
+    def __init__(self, args, differentiated, kwargs=None):
+        self.args, self.differentiated, self.kwargs = args, differentiated, kwargs
+
+    def __enter__(self):
+        self.saved = getattr(_state, "inactive", _NO_INACTIVE)
+        candidates, needed = [], set()
+        complete = True
+        for i, a in enumerate(self.args):
+            if i in self.differentiated:
+                complete &= _reachable_memory(a, needed, 0)
+            else:
+                _own_arrays(a, candidates, 0)
+        for v in (self.kwargs or {}).values():
+            _own_arrays(v, candidates, 0)
+        _state.inactive = {id(c) for c in candidates if id(c) not in needed} if complete else set()
+        return self
+
+    def __exit__(self, *exc):
+        _state.inactive = self.saved
+        return False
+
+
+def _own_arrays(value, found, depth):
+    """Arrays in ``value`` (through lists, tuples and dicts) that own their memory."""
+    t = type(value)
+    if t in ARRAY_TYPES:
+        if getattr(value, "base", None) is None:
+            found.append(value)
+    elif depth < 4 and (t is list or t is tuple or t is dict):
+        for v in (value.values() if t is dict else value):
+            _own_arrays(v, found, depth + 1)
+
+
+def _reachable_memory(value, ids, depth):
+    """Add the ids of every array reachable from ``value`` and of the arrays they view; False when
+    the search had to stop (then nothing may be skipped)."""
+    t = type(value)
+    if t is float or t is int or t is bool or t is complex or t is str or value is None:
+        return True
+    if depth > 6:
+        return False
+    if t in ARRAY_TYPES or hasattr(value, "base") and hasattr(value, "shape"):
+        x = value
+        while x is not None:
+            ids.add(id(x))
+            x = getattr(x, "base", None)
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_reachable_memory(v, ids, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(_reachable_memory(v, ids, depth + 1) for v in value.values())
+    if callable(value):   # a closure's cells may hold anything
+        return False
+    fields = getattr(value, "__dict__", None)
+    if type(fields) is dict and not hasattr(value, "__slots__"):
+        return all(_reachable_memory(v, ids, depth + 1) for v in fields.values())
+    return False
+
+
 # --------------------------------------------------------------------------- classification
 
 def involves_arrays(value):

@@ -49,6 +49,7 @@ def _has_advanced(index):
 
 
 def _scalar_setitem(x, index, value):
+    shadow.activate(x)
     old = x[index]
     x[index] = value
 
@@ -78,6 +79,7 @@ def ndarray_setitem(x, index, value):
     if type(index) is int and x.ndim == 1 or type(index) is tuple and len(index) == x.ndim \
             and all(type(i) is int for i in index):
         return _scalar_setitem(x, index, value)
+    shadow.activate(x)
     old = np.array(x[index], copy=True)
     x[index] = value
     repeated = _has_advanced(index)
@@ -254,6 +256,7 @@ def copyto_rule(dst, src, *rest, **kwargs):
     nargs = 2 + len(rest)
     where = kwargs.get("where", rest[1] if len(rest) > 1 else True)
     mask = where if where is not True else Ellipsis
+    shadow.activate(dst)
     old = np.array(dst[mask], copy=True)
     np.copyto(dst, src, *rest, **kwargs)
 
@@ -280,6 +283,7 @@ REGISTRY.add_function(np.copyto, copyto_rule)
 
 
 def fill_method(x, value):
+    shadow.activate(x)
     old = x.copy()
     x.fill(value)
 
@@ -306,6 +310,7 @@ def ufunc_at_method(ufunc, x, index, *values):
         raise UnsupportedOperationError(
             f"morula: {ufunc.__name__}.at is not differentiable yet (only np.add.at and "
             f"np.subtract.at). Fix: accumulate with np.add.at of the terms, or write a loop.")
+    shadow.activate(x)
     old = np.array(x[index], copy=True)
     ufunc.at(x, index, *values)
     sign = 1.0 if ufunc is np.add else -1.0
@@ -397,6 +402,8 @@ ops.register_type_op("getitem", np.generic, scalar_getitem)
 def sliding_window_view_rule(x, window_shape, axis=None, *, subok=False, writeable=False):
     """Overlapping windows (a read-only view): each window's cotangent is added back to the
     entries it covers."""
+    if writeable:   # writes through the windows are writes into x (the windows are their own roots)
+        shadow.activate(x)
     y = np.lib.stride_tricks.sliding_window_view(x, window_shape, axis, subok=subok, writeable=writeable)
     if x.dtype.kind not in "fc":
         return y, None

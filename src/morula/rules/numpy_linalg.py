@@ -21,6 +21,7 @@ from morula.rules.numpy_vspace import (
     numpy_method_rule,
     numpy_rule,
     shape_of,
+    wanted,
 )
 
 
@@ -39,7 +40,7 @@ def _multiply_pullback_parts(dy, a, b):
 # -- matmul ---------------------------------------------------------------------------------
 
 
-def _matmul_cotangents(dy, a, b):
+def _matmul_cotangents(dy, a, b, need_a=True, need_b=True):
     """Cotangents of ``a @ b`` for 1-D, 2-D and stacked operands (batch dims broadcast)."""
     a_vec, b_vec = _ndim(a) == 1, _ndim(b) == 1
     if a_vec and b_vec:
@@ -53,12 +54,12 @@ def _matmul_cotangents(dy, a, b):
     if b_vec:
         g = np.expand_dims(g, -1)
     da = db = None
-    if inexact(a):
+    if need_a and inexact(a):
         ga = np.matmul(g, np.swapaxes(conj(b2), -1, -2))  # (..., m, k)
         if a_vec:
             ga = ga[..., 0, :]
         da = cotangent(ga, a)
-    if inexact(b):
+    if need_b and inexact(b):
         gb = np.matmul(np.swapaxes(conj(a2), -1, -2), g)  # (..., k, n)
         if b_vec:
             gb = gb[..., :, 0]
@@ -75,8 +76,10 @@ def matmul_rule(x1, x2, *out, **kwargs):
     if not (inexact(x1) or inexact(x2)) or not inexact(y):
         return y, None
 
+    need_1, need_2 = wanted(x1), wanted(x2)
+
     def matmul_pullback(dy):
-        return _matmul_cotangents(dy, x1, x2)
+        return _matmul_cotangents(dy, x1, x2, need_1, need_2)
 
     return y, matmul_pullback
 

@@ -39,6 +39,7 @@ import functools
 import numpy as np
 
 from morula.errors import UnsupportedOperationError
+from morula.reverse.shadow import is_inactive
 from morula.rules.registry import REGISTRY
 from morula.tangents import is_inexact, match_dtype, register_vspace, unbroadcast
 
@@ -77,6 +78,13 @@ register_vspace(_is_duck_array, _array_zeros, _array_inexact)
 
 
 # -- helpers for rules -------------------------------------------------------------
+
+
+def wanted(x):
+    """Does a pullback need to compute the cotangent of operand ``x``? Not for integer/boolean
+    values, nor for an array argument nobody asks the gradient of (``shadow.is_inactive``).
+    Decide it in the forward rule: a later in-place write makes ``x`` wanted again."""
+    return inexact(x) and not is_inactive(x)
 
 
 def inexact(x):

@@ -242,6 +242,7 @@ def _inplace(name, functional, shadow_update):
             return _dict_update_inplace(a, b)
         if type(a) not in shadow.ARRAY_TYPES:
             return functional(a, b)
+        shadow.activate(a)
         old = a.copy()
         out = ifn(a, b)
 
