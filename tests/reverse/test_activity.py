@@ -19,6 +19,10 @@ def plain(x, w):
     return np.sum(np.tanh(x @ w))
 
 
+def dot_and_tensordot(x, w):
+    return np.sum(np.dot(x, w) ** 2) + np.sum(np.tensordot(x, w, axes=1)) + np.sum(x.dot(w) * 2.0)
+
+
 def written_before_read(x, w):
     x[0, 0] = w[1, 1] * 2.0            # x now depends on w: reads of x after this need cotangents
     return np.sum(np.tanh(x @ w))
@@ -67,7 +71,7 @@ def written_after_read(x, w):
     return np.sum(y ** 2) + np.sum(x @ w)
 
 
-CASES = [plain, written_before_read, written_through_a_view, written_by_inplace_operator,
+CASES = [plain, dot_and_tensordot, written_before_read, written_through_a_view, written_by_inplace_operator,
          written_by_copyto_and_fill, written_by_ufunc_at, written_by_an_out_argument, written_in_a_helper, written_after_read]
 
 

@@ -106,7 +106,7 @@ def _inverse_permutation(perm):
     return tuple(inv)
 
 
-def _tensordot_cotangents(dy, a, b, sum_a, sum_b):
+def _tensordot_cotangents(dy, a, b, sum_a, sum_b, need_a=True, need_b=True):
     """Cotangents of ``tensordot(a, b, (sum_a, sum_b))``; output axes are free(a) + free(b)."""
     nda, ndb = _ndim(a), _ndim(b)
     free_a = [i for i in range(nda) if i not in sum_a]
@@ -116,13 +116,13 @@ def _tensordot_cotangents(dy, a, b, sum_a, sum_b):
     dy_b_axes = list(range(nfa, nfa + len(free_b)))
     da = db = None
     ua, ub = as_operand(a), as_operand(b)
-    if inexact(a):
+    if need_a and inexact(a):
         # axes of the result: free(a), then b's summed axes in increasing b order
         ga = np.tensordot(dy, conj(ub), axes=(dy_b_axes, free_b))
         perm = free_a + [sum_a[sum_b.index(j)] for j in sorted(sum_b)]
         ga = np.transpose(ga, _inverse_permutation(perm)) if perm != sorted(perm) else ga
         da = cotangent(ga, a)
-    if inexact(b):
+    if need_b and inexact(b):
         # axes of the result: a's summed axes in increasing a order, then free(b)
         gb = np.tensordot(conj(ua), dy, axes=(free_a, dy_a_axes))
         perm = [sum_b[sum_a.index(i)] for i in sorted(sum_a)] + free_b
@@ -137,9 +137,10 @@ def tensordot_rule(a, b, axes=2):
     if not (inexact(a) or inexact(b)) or not inexact(y):
         return y, None
     sum_a, sum_b = _normalize_tensordot_axes(axes, _ndim(a), _ndim(b))
+    need_a, need_b = wanted(a), wanted(b)
 
     def tensordot_pullback(dy):
-        return _tensordot_cotangents(dy, a, b, sum_a, sum_b)
+        return _tensordot_cotangents(dy, a, b, sum_a, sum_b, need_a, need_b)
 
     return y, tensordot_pullback
 
@@ -147,13 +148,13 @@ def tensordot_rule(a, b, axes=2):
 # -- dot / inner / outer / vdot ------------------------------------------------------------------
 
 
-def _dot_cotangents(dy, a, b):
+def _dot_cotangents(dy, a, b, need_a=True, need_b=True):
     nda, ndb = _ndim(a), _ndim(b)
     if nda == 0 or ndb == 0:
         return _multiply_pullback_parts(dy, a, b)
     if nda <= 2 and ndb <= 2:
-        return _matmul_cotangents(dy, a, b)
-    return _tensordot_cotangents(dy, a, b, [nda - 1], [max(ndb - 2, 0)])
+        return _matmul_cotangents(dy, a, b, need_a, need_b)
+    return _tensordot_cotangents(dy, a, b, [nda - 1], [max(ndb - 2, 0)], need_a, need_b)
 
 
 @numpy_rule(np.dot)
@@ -164,8 +165,10 @@ def dot_rule(a, b, out=None):
     if not (inexact(a) or inexact(b)) or not inexact(y):
         return y, None
 
+    need_a, need_b = wanted(a), wanted(b)
+
     def dot_pullback(dy):
-        return _dot_cotangents(dy, a, b)
+        return _dot_cotangents(dy, a, b, need_a, need_b)
 
     return y, dot_pullback
 
