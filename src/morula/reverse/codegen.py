@@ -112,7 +112,7 @@ class ReverseCodegen:
         if atom.id in self.closures:
             return self._closure_acc(out, indent, atom.id, ct, line)
         d = f"_d_{atom.id}"
-        out.emit(indent, f"if {ct} is not None: {d} = {ct} if {d} is None else _mo_add({d}, {ct})", line)
+        out.emit(indent, f"if {ct} is not None: {d} = {ct} if {d} is None else {_sum(d, ct)}", line)
 
     # -- top level -------------------------------------------------------------
     def generate(self):
@@ -292,7 +292,9 @@ class ReverseCodegen:
         if g == "None" or not active:
             return
         bwd.emit(bi, f"if {g} is not None:", s.line)
-        bwd.emit(bi + 1, f"_mo_cs = _mo_items({g}, {len(s.args)})", s.line)
+        n = len(s.args)
+        bwd.emit(bi + 1, f"_mo_cs = {g} if type({g}) is tuple and len({g}) == {n} else _mo_items({g}, {n})",
+                 s.line)
         for i, a in active:
             self.acc(bwd, bi + 1, a, f"_mo_cs[{i}]", s.line)
 
@@ -319,7 +321,7 @@ class ReverseCodegen:
         if name in captured:
             out.emit(k, f"_mo_cl = _mo_cl.get({name!r})", line)
         out.emit(indent + 1, f"if _mo_rest: {d} = _mo_rest if {d} is None else _mo_add({d}, _mo_rest)", line)
-        out.emit(indent, f"elif {ct} is not None: {d} = {ct} if {d} is None else _mo_add({d}, {ct})", line)
+        out.emit(indent, f"elif {ct} is not None: {d} = {ct} if {d} is None else {_sum(d, ct)}", line)
 
     def _runs(self, g, pb):
         """When a pullback must run: a nonzero cotangent, or array cotangents that may sit in
@@ -638,3 +640,8 @@ def _signature(args):
     if args.kwarg:
         parts.append("**" + args.kwarg.arg)
     return parts
+
+
+def _sum(d, ct):
+    """``d + ct`` for cotangents: inline for two floats (the scalar hot path), else ``add``."""
+    return f"({d} + {ct} if type({d}) is float and type({ct}) is float else _mo_add({d}, {ct}))"

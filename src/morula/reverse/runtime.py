@@ -166,7 +166,17 @@ def callg(f, *args):
                     if ta is not float and ta is not int:
                         break
                 else:   # numbers in, no in-place writes: nothing can sit in the shadow
-                    if type(out) is float or not involves_arrays(out):
+                    to = type(out)
+                    if to is float:
+                        return out, global_function_pullback
+                    if to is tuple:
+                        for v in out:
+                            tv = type(v)
+                            if tv is not float and tv is not int:
+                                break
+                        else:
+                            return out, global_function_pullback
+                    if not involves_arrays(out):
                         return out, global_function_pullback
             return wrap_call(out, global_function_pullback, args, cached[4])
     try:
