@@ -203,3 +203,68 @@ def numpy_scalar_methods(x):
     s = np.dot(x, x)
     return (s.astype(np.float64) + s.reshape(()) + s.sum() + s.mean() + s.copy() + s.squeeze()
             + s.conj() + s.T + s.real + s.clip(0.0, 100.0) + np.float64(x[0]).item())
+
+
+MIX = np.random.default_rng(1).standard_normal((3, 3))
+
+
+def written_by_operator_setitem(x, w):
+    import operator
+    operator.setitem(x, 0, w[0])
+    return np.sum(np.tanh(x @ MIX))
+
+
+def written_by_dunder_setitem(x, w):
+    x.__setitem__(0, w[0])
+    put = lambda i: x.__setitem__(i, w[i] * 2.0)   # noqa: E731
+    put(2)
+    return np.sum(np.tanh(x @ MIX))
+
+
+def written_by_partial_copyto(x, w):
+    functools.partial(np.copyto, x)(w)
+    return np.sum(np.tanh(x @ MIX))
+
+
+def written_by_local_star_call(x, w):
+    copy_into = np.copyto
+    args = (x, w)
+    copy_into(*args)
+    return np.sum(np.tanh(x @ MIX))
+
+
+def written_in_callbacks(x, w):
+    def put(i):
+        x[i] = w[i] * (i + 1.0)
+        return i
+    list(map(put, range(2)))
+    sorted(range(3), key=lambda i: put(i) * 0 - i)
+    functools.reduce(lambda acc, i: acc + put(i), [0, 1, 2], 0)
+    list(filter(lambda i: put(i) > 0, [2]))
+    list(itertools.accumulate([0, 1], lambda acc, i: put(i)))
+    return np.sum(np.tanh(x @ MIX))
+
+
+def written_in_apply_along_axis(x, w):
+    def row(r):
+        r[0] = w[0, 0] * 3.0
+        return r.sum()
+    np.apply_along_axis(row, 1, x)
+    return np.sum(np.tanh(x @ MIX))
+
+
+def written_in_vectorize(x, w):
+    def scaled(v):
+        log.append(v)
+        x[0, 0] = w[1, 1] * v
+        return v * w[0, 0]
+    log = []
+    y = np.vectorize(scaled)(np.array([1.0, 2.0]))
+    return np.sum(np.tanh(x @ MIX)) + np.sum(y)
+
+
+def zipped_arrays_mutated_later(x, w):
+    a, b = x[0].copy(), w[1].copy()
+    pairs = list(zip([a], [b]))
+    a += b
+    return np.sum(np.array(pairs) ** 2)

@@ -1,10 +1,15 @@
 """Regression cases from adversarial testing, against finite differences."""
+import operator
+
 import numpy as np
 import pytest
 
 import morula as mo
 
 from . import corpus_adversarial as A
+
+_RNG = np.random.default_rng(0)
+_X, _W = _RNG.standard_normal((3, 3)), _RNG.standard_normal((3, 3))
 
 CASES = {
     "builtin_protocols_abs_float_pow": (A.builtin_protocols, (3.0, 4.0)),
@@ -27,7 +32,31 @@ CASES = {
     "list_slot_replaced_after_rule": (A.list_slot_replaced_after_rule, (0.7,)),
     "nested_tolist": (A.nested_tolist, (np.array([[1.0, 2.0], [3.0, 4.0]]),)),
     "numpy_scalar_methods": (A.numpy_scalar_methods, (np.array([0.3, -0.8]),)),
+    "zipped_arrays_mutated_later": (A.zipped_arrays_mutated_later, (_X, _W)),
 }
+
+# functions that write into their first argument (x); the gradient is taken with respect to w
+WRITES = [A.written_by_operator_setitem, A.written_by_dunder_setitem, A.written_by_partial_copyto,
+          A.written_by_local_star_call, A.written_in_callbacks, A.written_in_apply_along_axis,
+          A.written_in_vectorize]
+SWEPT = [operator.setitem]
+
+
+@pytest.mark.parametrize("f", WRITES, ids=lambda f: f.__name__)
+def test_writes_through_functions_and_callbacks(f):
+    mo.testing.check_grads(lambda w: f(_X.copy(), w), (_W.copy(),), rtol=1e-5, atol=1e-7)
+    _, gw = mo.grad(f, argnums=(0, 1))(_X.copy(), _W.copy())
+    np.testing.assert_allclose(mo.grad(f, argnums=1)(_X.copy(), _W.copy()), gw)
+
+
+def test_writeable_sliding_windows_are_refused():
+    def f(x, w):
+        v = np.lib.stride_tricks.sliding_window_view(x, (1, 3), writeable=True)
+        v[0, 0, 0] = w[0]
+        return np.sum(x)
+
+    with pytest.raises(mo.UnsupportedOperationError, match="writeable sliding_window_view"):
+        mo.grad(f, argnums=1)(_X.copy(), _W.copy())
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

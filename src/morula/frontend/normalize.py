@@ -207,7 +207,8 @@ class Normalizer:
             value = self.expr(s.value, out) if s.value is not None else core.Const(None)
             out.append(core.Return(value, line))
         elif kind is ast.If:
-            out.append(core.If(self.test(s.test), self.block(s.body), self.block(s.orelse), line))
+            out.append(core.If(self.test(self.hoist_calls(s.test, out)), self.block(s.body),
+                               self.block(s.orelse), line))
         elif kind is ast.While:
             out.append(core.While(self.test(s.test), self.block(s.body), line, getattr(s, "exit_test", None)))
         elif kind is ast.For:
@@ -411,9 +412,42 @@ class Normalizer:
         return self.native(e, out)
 
     def native(self, e, out):
+        e = self.hoist_calls(e, out)
         t = self.tmp()
         out.append(core.Native(t, self._super_fix(e), getattr(e, "lineno", 0)))
         return core.Name(t)
+
+    def hoist_calls(self, e, out):
+        """An expression run as written (a comparison, an index, an ``if`` test) may still call
+        functions that write in place (``if put(i) > 0``): those calls go through the runtime
+        first, in evaluation order, and the expression uses their results. Calls that are only
+        evaluated conditionally (inside ``and``/``or``, ``a if c else b``, later operands of a
+        chained comparison, lambdas, comprehensions) stay where they are."""
+        if not any(isinstance(n, ast.Call) for n in ast.walk(e)):
+            return e
+        normalizer = self
+
+        class Hoist(ast.NodeTransformer):
+            def visit_Call(self, node):
+                if isinstance(node.func, ast.Name) and node.func.id == "super":
+                    return node
+                atom = normalizer.expr(node, out)
+                if isinstance(atom, core.Const):
+                    return ast.copy_location(ast.Constant(atom.value), node)
+                return ast.copy_location(ast.Name(atom.id, ast.Load()), node)
+
+            def visit_Compare(self, node):
+                node.left = self.visit(node.left)
+                node.comparators[0] = self.visit(node.comparators[0])
+                return node
+
+            def keep(self, node):
+                return node
+
+            visit_BoolOp = visit_IfExp = visit_Lambda = visit_ListComp = visit_SetComp = keep
+            visit_DictComp = visit_GeneratorExp = visit_NamedExpr = keep
+
+        return Hoist().visit(_copy(e))
 
     def _assign_expr(self, target, e, out):
         value = self.expr(e, out)

@@ -263,6 +263,7 @@ def getitem(x, index):
 
 def setitem(x, index, value):
     """``x[index] = value``; the op's output is ``x`` itself (rebinding the name)."""
+    shadow.EFFECTS[0] += 1
     t = type(x)
     if t is list or t is dict or (isinstance(x, (list, dict)) and _python_dunder(t, "__setitem__") is None):
         if isinstance(x, list) and type(index) is slice:
@@ -317,6 +318,7 @@ def _list_slice_setitem(x, index, value):
 
 
 def delitem(x, index):
+    shadow.EFFECTS[0] += 1
     t = type(x)
     if t is list and isinstance(index, int):
         position = index % len(x)
@@ -394,6 +396,7 @@ def _strip_first_keep_one(pb):
 def setattr_back(obj, name, value):
     """Put back an attribute whose object was just changed in place (``self.items.append(v)``,
     ``a.T[0] = v``): no assignment when it is already that object or a view of its memory."""
+    shadow.EFFECTS[0] += 1
     current = getattr(obj, name, None)
     if current is value or (type(value) in ARRAY_TYPES and type(current) in ARRAY_TYPES
                             and same_memory(current, value)):
@@ -422,6 +425,7 @@ def _setattr_pullback(obj, name, value):
 
 
 def setattr_op(obj, name, value):
+    shadow.EFFECTS[0] += 1
     descriptor = runtime._class_attr(type(obj), name)
     if isinstance(descriptor, property) and type(descriptor.fset) is _FunctionType:
         # a property setter written in Python: differentiate it (it writes the real fields)
@@ -539,6 +543,7 @@ def unpack_rest(seq, start, stop):
 
 
 def list_append(lst, value):
+    shadow.EFFECTS[0] += 1
     position = len(lst)
     lst.append(value)
 
@@ -551,6 +556,18 @@ def list_append(lst, value):
             dvalue = None
         return None, dvalue
     return lst, list_append_pullback
+
+
+def item_assignment(x, index, value):
+    """``operator.setitem(x, i, v)`` / ``x.__setitem__(i, v)``: the ``x[i] = v`` statement's own
+    op (with its undo and its shadow bookkeeping), called as a function returning None."""
+    _, pb = setitem(x, index, value)
+    if pb is None:
+        return None, None
+
+    def item_assignment_pullback(g, seed=None):
+        return pb(None)
+    return None, item_assignment_pullback
 
 
 OPS.update({

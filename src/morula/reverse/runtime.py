@@ -21,7 +21,7 @@ import types
 
 from .. import tangents
 from . import shadow as _shadow
-from .shadow import ARRAY_TYPES, ShadowPullback, involves_arrays, wrap_call, wrap_rule
+from .shadow import ARRAY_TYPES, EFFECTS as _EFFECTS, ShadowPullback, involves_arrays, wrap_call, wrap_rule
 from ..errors import MissingRuleError, MorulaError, UnsupportedOperationError, describe_callable, user_site
 from ..frontend.source import SourceNotFoundError
 from ..rules.registry import REGISTRY
@@ -131,7 +131,7 @@ def _prepend_none(pb, n):
         if g is None and not always:
             return (seed,) + (None,) * n
         return (seed,) + tuple(pb(g))
-    return rule_pullback
+    return _shadow.keep_must_run(pb, rule_pullback, None)
 
 
 def _lookup(f):
@@ -156,11 +156,13 @@ def callg(f, *args):
         cached = f.__dict__.get(_FORWARD_ATTR)
         if cached is not None and cached[3] == len(args) and cached[0] == _REGISTRY.version \
                 and cached[2] is f.__code__:
+            before = _EFFECTS[0]
             out, back = cached[1](*args)
+            wrote = _EFFECTS[0] != before
 
             def global_function_pullback(g):
                 return back(g)[0]
-            if not cached[4] and type(out) is not list:
+            if not wrote and type(out) is not list:
                 for a in args:
                     ta = type(a)
                     if ta is not float and ta is not int:
@@ -178,7 +180,7 @@ def callg(f, *args):
                             return out, global_function_pullback
                     if not involves_arrays(out):
                         return out, global_function_pullback
-            return wrap_call(out, global_function_pullback, args, cached[4])
+            return wrap_call(out, global_function_pullback, args, wrote)
     try:
         rule = _functions.get(f)
     except TypeError:
@@ -263,7 +265,7 @@ def _rule_with_kwargs(rule, args, kwargs, names):
             cts = pb(g)
             by_name = cts[-1] or {}
             return tuple(cts[:-1]) + tuple(by_name.get(n) for n in names)
-        return out, dict_keyword_rule_pullback
+        return out, _shadow.keep_must_run(pb, dict_keyword_rule_pullback, out)
     aliases = getattr(rule, "keyword_aliases", None)
     if aliases:   # other spellings of positional parameters (np.clip(x, min=lo) is a_min)
         kwargs = {aliases.get(k, k): v for k, v in kwargs.items()}
@@ -278,7 +280,8 @@ def _rule_with_kwargs(rule, args, kwargs, names):
         cts = pb(g)
         return tuple(cts[:nargs]) + tuple(cts[positions[n]] if n in positions else None for n in names)
 
-    return out, keyword_rule_pullback
+    return out, _shadow.keep_must_run(pb, keyword_rule_pullback, out)
+
 
 
 def callv(f, argtuple, kwdict):
@@ -305,9 +308,7 @@ def _callv(f, argtuple, kwdict, with_fn):
         head = (cts[0],) if with_fn else ()
         return head + (tuple(cts[first:first + n]), dict(zip(names, cts[first + n:])))
 
-    if always and not with_fn:
-        return out, ShadowPullback(star_call_pullback, (), out, "call", 0)
-    return out, star_call_pullback
+    return out, _shadow.keep_must_run(pb, star_call_pullback, out)
 
 
 def _dispatch(f, args, kwargs):
@@ -343,7 +344,7 @@ def _dispatch(f, args, kwargs):
             if g is None and not always:
                 return (None,) * (n + 1)
             return (None,) + tuple(args_pb(g))
-        return out, constructor_call_pullback
+        return out, _shadow.keep_must_run(args_pb, constructor_call_pullback, out)
     if tf is functools.partial:
         return _call_partial(f, args, kwargs)
     custom = getattr(tf, "__morula_call__", None)
@@ -444,7 +445,9 @@ def _call_python(f, args, kwargs, seed=None, self_seeded=False):
     mutated = forward.__morula_compiled__.function.mutated_params
     if mutated:
         _refuse_argument_writes(f, mutated, args, kwargs, self_seeded)
+    before = _EFFECTS[0]
     out, back = forward(*args, **kwargs) if kwargs else forward(*args)
+    wrote = _EFFECTS[0] != before
     layout = _param_layout(f)
     nargs = len(args)
     names = tuple(kwargs) if kwargs else ()
@@ -461,8 +464,7 @@ def _call_python(f, args, kwargs, seed=None, self_seeded=False):
         return (ccts,) + _map_param_cts(layout, pcts, nargs, names)
 
     values = tuple(args) + (tuple(kwargs.values()) if kwargs else ())
-    always = forward.__morula_compiled__.function.writes_in_place
-    return wrap_call(out, function_pullback, values, always)
+    return wrap_call(out, function_pullback, values, wrote)
 
 
 def _defaulted_params(f, layout, nargs, names):
@@ -628,7 +630,7 @@ def _call_partial(p, args, kwargs):
     user_names = tuple(kwargs or ())
 
     def partial_pullback(g, seed=None):
-        if g is None:
+        if g is None and type(pb) is not ShadowPullback:
             return (seed,) + (None,) * (nargs + len(user_names))
         cts = pb(g)
         d_func, d_all = cts[0], cts[1:]
@@ -639,7 +641,7 @@ def _call_partial(p, args, kwargs):
                                               "keywords": {k: v for k, v in d_kw.items() if k in p.keywords}})
         return (_add(seed, d_partial),) + d_args + tuple(d_kw.get(n) for n in user_names)
 
-    return out, partial_pullback
+    return out, _shadow.keep_must_run(pb, partial_pullback, out)
 
 
 # --------------------------------------------------------------------------- methods
@@ -721,7 +723,7 @@ def _method_with_rule(found, obj, args, kwargs):
             return (seed,) + (None,) * nargs
         cts = pb(g)
         return (_add(seed, cts[0]),) + tuple(cts[1:])
-    return out, method_rule_pullback
+    return out, _shadow.keep_must_run(pb, method_rule_pullback, out)
 
 
 def _super_method(obj, cls, name, args, kwargs):
@@ -741,6 +743,11 @@ def _resolve_method(obj, name, args, kwargs):
     if name in ("_replace", "_make") and (hasattr(obj, "_fields") and isinstance(obj, (tuple, type))):
         return _namedtuple_method(obj, name, args, kwargs or {})
     t = type(obj)
+    if name == "__setitem__" and len(args) == 2 and not kwargs and not isinstance(obj, type):
+        # x.__setitem__(i, v) is x[i] = v
+        from .ops import item_assignment
+        out, pb = item_assignment(obj, args[0], args[1])
+        return wrap_rule(out, pb, (obj,) + tuple(args))
     if t is _ModuleType:
         f = getattr(obj, name)
         out, pb = (_callk(f, tuple(kwargs), tuple(args) + tuple(kwargs.values()), True) if kwargs

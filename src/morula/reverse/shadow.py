@@ -347,8 +347,16 @@ def is_inactive(x):
     return id(x) in getattr(_state, "inactive", _NO_INACTIVE)
 
 
+# Counts in-place writes of the forward pass (any object, any thread). A call during which it
+# moved must have its pullback run even without a cotangent: the write's undo and its shadow
+# bookkeeping are in there, however deep in the callee they happened (``map(put, ...)`` where
+# ``put`` writes into an array it closes over). Other threads can only make it move more often.
+EFFECTS = [0]
+
+
 def activate(x):
     """``x`` is about to be written into: it and every array it views need cotangents again."""
+    EFFECTS[0] += 1
     inactive = getattr(_state, "inactive", None)
     if inactive:
         while x is not None:
@@ -488,7 +496,8 @@ def _deposit_items(container, cts, contents):
         if present:
             item = contents[key]
             ti = type(item)
-            if ti is not float and (ti in ARRAY_TYPES or kind(item) is not None):
+            if ti is not float and (ti in ARRAY_TYPES or kind(item) is not None
+                                    or ti is tuple and involves_arrays(item)):
                 rest = _deposit_structure(item, c)
                 if rest is not None:
                     item_deposit(container, key, rest)
@@ -531,15 +540,17 @@ class ShadowPullback:
         self.pb = pb
         self.args = args
         self.out = out
-        self.kind = kind      # "rule": take the output's shadow; "call": run the callee's back
+        # "rule": take the output's shadow; "call": run the callee's back; "effects": a rule that
+        # ran user code with side effects (map, reduce): as "rule", but run even without cotangent
+        self.kind = kind
         self.n = n
         self.contents = _contents_of(args)
-        self.plan = output_plan(out, args) if kind == "rule" else None
+        self.plan = output_plan(out, args) if kind != "call" else None
 
     def __call__(self, g, *seed):
-        if self.kind == "rule":
+        if self.kind != "call":
             g, needed = _collect_output(self.out, self.args, g, self.plan)
-            if not needed or g is None:
+            if (not needed or g is None) and self.kind == "rule":
                 return (None,) * self.n
             return deposit_all(self.args, self.pb(g), contents=self.contents)
         cts = self.pb(g, *seed)
@@ -672,6 +683,28 @@ def _is_among(out, args):
                 if v is out:
                     return True
     return False
+
+
+def with_effects(out, pb, args, pullbacks):
+    """A rule that called user code (``map``'s function): when one of those calls has a pullback
+    that must always run (it wrote in place), so does the rule's."""
+    for p in pullbacks:
+        if type(p) is ShadowPullback:
+            return out, ShadowPullback(pb, args, out, "effects", len(args))
+    return out, pb
+
+
+def must_run(pb):
+    """Must this pullback run even with a zero cotangent (its call wrote in place)?"""
+    return type(pb) is ShadowPullback
+
+
+def keep_must_run(inner, pb, out=None):
+    """``pb`` adapts ``inner``'s cotangents (reorders, drops, prepends); if ``inner`` must always
+    run, so must ``pb``: every adapter of a pullback goes through here."""
+    if type(inner) is ShadowPullback:
+        return ShadowPullback(pb, (), out, "call", 0)
+    return pb
 
 
 def wrap_rule(out, pb, args):

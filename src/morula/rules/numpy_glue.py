@@ -402,8 +402,13 @@ ops.register_type_op("getitem", np.generic, scalar_getitem)
 def sliding_window_view_rule(x, window_shape, axis=None, *, subok=False, writeable=False):
     """Overlapping windows (a read-only view): each window's cotangent is added back to the
     entries it covers."""
-    if writeable:   # writes through the windows are writes into x (the windows are their own roots)
-        shadow.activate(x)
+    if writeable:
+        # the windows overlap: a write through one changes entries that other windows and x
+        # read, which the shadow of an overlapping view cannot route back
+        raise UnsupportedOperationError(
+            f"{runtime._user_site()}: morula cannot differentiate through writeable "
+            "sliding_window_view windows. Fix: keep writeable=False and write into x itself "
+            "(x[i:i + k] = ...).")
     y = np.lib.stride_tricks.sliding_window_view(x, window_shape, axis, subok=subok, writeable=writeable)
     if x.dtype.kind not in "fc":
         return y, None
@@ -448,13 +453,14 @@ def _vectorize_call(vec, args, kwargs):
     def vectorize_pullback(g, seed=None):
         taken = shadow.take(result)
         g = taken if g is None else (g if taken is None else g + taken)
-        if g is None:
+        if g is None and not effects:
             return (seed,) + (None,) * len(args)
-        g = np.broadcast_to(np.asarray(g), shape)
+        g = np.broadcast_to(np.asarray(0.0 if g is None else g), shape)
         grads = [np.zeros(shape) for _ in args]
-        for k, index in enumerate(np.ndindex(shape)):
-            pb = pullbacks[k]
-            if pb is None or g[index] == 0:
+        indices = list(np.ndindex(shape))
+        for k in range(len(indices) - 1, -1, -1):   # reverse order: the calls may write in place
+            index, pb = indices[k], pullbacks[k]
+            if pb is None or g[index] == 0 and not shadow.must_run(pb):
                 continue
             cts = pb(float(g[index]))
             for j, c in enumerate(cts[1:]):
@@ -468,7 +474,9 @@ def _vectorize_call(vec, args, kwargs):
                 cts.append(unbroadcast(d, a))
         return (seed,) + tuple(cts)
 
-    return result, vectorize_pullback
+    effects = any(shadow.must_run(pb) for pb in pullbacks)
+    return result, (shadow.ShadowPullback(vectorize_pullback, (), result, "call", 0) if effects
+                    else vectorize_pullback)
 
 
 np.vectorize.__morula_call__ = staticmethod(_vectorize_call)

@@ -90,7 +90,10 @@ def _python_protocol(x, dunder, *args):
     out, pb = runtime._call_python(method, (x,) + args, None, self_seeded=True)
     if pb is None:
         return out, None
-    return out, (lambda g: tuple(pb(g)[1:]))
+
+    def protocol_pullback(g):
+        return tuple(pb(g)[1:])
+    return out, shadow.keep_must_run(pb, protocol_pullback, out)
 
 
 @rrule(abs)
@@ -347,8 +350,9 @@ def map_rule(fn, *seqs):
         rows = list(g or ()) + [None] * (len(results) - len(g or ()))
         d_fn = None
         column_cts = [[None] * len(c) for c in columns]
-        for i, (gi, pb) in enumerate(zip(rows, pullbacks)):
-            if gi is None or pb is None:
+        for i in range(len(results) - 1, -1, -1):   # reverse order: the calls may write in place
+            gi, pb = rows[i], pullbacks[i]
+            if pb is None or gi is None and not shadow.must_run(pb):
                 continue
             cts = pb(gi)
             d_fn = _add(d_fn, cts[0])
@@ -356,40 +360,63 @@ def map_rule(fn, *seqs):
                 column_cts[j][i] = c
         return (d_fn,) + tuple(pb(c) if pb is not None else None
                                for (_, pb), c in zip(materialized, column_cts))
-    return results, map_pullback
+    return shadow.with_effects(results, map_pullback, (fn,) + seqs, pullbacks)
 
 
 @rrule(filter)
 def filter_rule(fn, seq):
     items, pb = runtime.iterate(seq, deposit=False)
     items = list(items)
-    keep = [i for i, v in enumerate(items) if (fn(v) if fn is not None else v)]
+    tests, effects = _called_for_effects(fn, items)
+    keep = [i for i, v in enumerate(items) if (tests[i] if fn is not None else v)]
     out = [items[i] for i in keep]
 
     def filter_pullback(g):
+        _run_effects(effects)
         rows = list(g or ())
         ct = [None] * len(items)
         for i, c in zip(keep, rows):
             ct[i] = c
         return None, (pb(ct) if pb is not None else None)
-    return out, filter_pullback
+    return shadow.with_effects(out, filter_pullback, (fn, seq), effects)
+
+
+def _called_for_effects(fn, items):
+    """``fn(v)`` for each item, through the runtime: a result only steers (a filter test, a sort
+    key), but the call may write in place. Returns the results and the pullbacks that must run."""
+    if fn is None:
+        return None, []
+    results, effects = [], []
+    for v in items:
+        out, pb = runtime.call(fn, v)
+        results.append(out)
+        if shadow.must_run(pb):
+            effects.append(pb)
+    return results, effects
+
+
+def _run_effects(effects):
+    for pb in reversed(effects):
+        pb(None)
 
 
 @rrule(sorted)
 def sorted_rule(iterable, *, key=None, reverse=False):
     items, pb = runtime.iterate(iterable, deposit=False)
     items = list(items)
-    keyed = items if key is None else [key(v) for v in items]
+    keys, effects = _called_for_effects(key, items)
+    keyed = items if key is None else keys
     order = sorted(range(len(items)), key=keyed.__getitem__, reverse=reverse)
     out = [items[i] for i in order]
 
     def sorted_pullback(g):
+        _run_effects(effects)
         rows = list(g or ()) + [None] * (len(items) - len(g or ()))
         ct = [None] * len(items)
         for position, i in enumerate(order):
             ct[i] = rows[position]
         return (pb(ct) if pb is not None else None),
-    return out, sorted_pullback
+    return shadow.with_effects(out, sorted_pullback, (iterable,), effects)
 
 
 def _passthrough(fn):
@@ -681,12 +708,10 @@ def reduce_rule(fn, iterable, *initial):
         d_fn, d_items = None, [None] * len(items)
         offset = 0 if initial else 1
         for k in range(len(pullbacks) - 1, -1, -1):
-            if g is None:
-                break
             pb = pullbacks[k]
-            if pb is None:
+            if pb is None or g is None and not shadow.must_run(pb):
                 g = None
-                break
+                continue
             d_f, g, d_item = pb(g)
             d_fn = _add(d_fn, d_f)
             d_items[k + offset] = d_item
@@ -695,7 +720,7 @@ def reduce_rule(fn, iterable, *initial):
             g = None
         d_iterable = items_pb(d_items) if items_pb is not None else None
         return (d_fn, d_iterable) + ((g,) if initial else ())
-    return acc, reduce_pullback
+    return shadow.with_effects(acc, reduce_pullback, (fn, iterable) + initial, pullbacks)
 
 
 def _index_tuples_rule(combinator):
@@ -775,12 +800,13 @@ def accumulate_rule(iterable, func=None, *, initial=None):
                 d_items[k] = carry
                 carry = None
                 continue
-            if carry is None:
+            if carry is None and not shadow.must_run(pb):
                 continue
             _, carry, d_items[k] = pb(carry)
         d_iterable = items_pb(d_items) if items_pb is not None else None
         return (d_iterable,) + ((None,) if func is not None else ())
-    return out, accumulate_pullback
+    return shadow.with_effects(out, accumulate_pullback,
+                               (iterable,) + ((func,) if func is not None else ()), pullbacks)
 
 
 # --------------------------------------------------------------------------- dict-like classes

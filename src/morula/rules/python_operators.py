@@ -237,8 +237,10 @@ def _inplace(name, functional, shadow_update):
 
     def inplace_rule(a, b):
         if isinstance(a, list) and name in ("iadd", "imul"):
+            shadow.EFFECTS[0] += 1
             return _list_inplace(name, a, b)
         if isinstance(a, dict) and name == "ior":
+            shadow.EFFECTS[0] += 1
             return _dict_update_inplace(a, b)
         if type(a) not in shadow.ARRAY_TYPES:
             return functional(a, b)
@@ -350,3 +352,11 @@ _inplace("ior", or_rule, None)
 def _safe_log(x):
     import numpy as np
     return np.where(x > 0, np.log(np.where(x > 0, x, 1)), 0.0)
+
+
+# --------------------------------------------------------------------------- item assignment called as a function
+
+@rrule(operator.setitem)
+def setitem_function_rule(x, index, value):
+    from ..reverse.ops import item_assignment
+    return item_assignment(x, index, value)

@@ -229,7 +229,8 @@ def substitute(fn):
                 positional = tuple(cts[1:1 + n])
                 return positional + ((dict(zip(names, cts[1 + n:])),) if names else ())
             substitute_pullback.__name__ = f"{getattr(fn, '__name__', 'fn')}_substitute_pullback"
-            return out, substitute_pullback
+            from ..reverse.shadow import keep_must_run
+            return out, keep_must_run(pb, substitute_pullback, out)
 
         substitute_rule.keyword_cotangents = True
         substitute_rule.__name__ = f"{getattr(fn, '__name__', 'fn')}_substitute"
