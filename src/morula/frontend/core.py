@@ -154,7 +154,6 @@ class Function:
     first_line: int
     source: Any = field(default=None, repr=False)
     mutated_params: list = field(default_factory=list)   # [(index, name, line)] written in place
-    writes_in_place: bool = False
 
 # Ops whose forward pass changes their first argument in place, so their pullbacks must
 # always run (they restore what they overwrote) and the first argument is rebound.

@@ -65,23 +65,7 @@ def normalize(info, fn):
                              locals=n.locals, freevars=freevars, filename=info.filename,
                              first_line=node.lineno, source=info)
     function.mutated_params = _mutated_params(ir_body, params)
-    function.writes_in_place = _writes_in_place(ir_body)
     return function
-
-
-def _writes_in_place(body):
-    """Does the function change any object in place (item/attribute writes, in-place operators,
-    mutating methods)? Its pullback must then always run: it undoes and splits cotangents."""
-    for s in body:
-        t = type(s)
-        if t is core.Op and s.op in core.MUTATING_OPS:
-            return True
-        if t is core.Method and s.name in MUTATING_METHODS:
-            return True
-        for block in ("body", "orelse"):
-            if _writes_in_place(getattr(s, block, None) or []):
-                return True
-    return False
 
 
 def _mutated_params(body, params):

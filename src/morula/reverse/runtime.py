@@ -283,7 +283,6 @@ def _rule_with_kwargs(rule, args, kwargs, names):
     return out, _shadow.keep_must_run(pb, keyword_rule_pullback, out)
 
 
-
 def callv(f, argtuple, kwdict):
     return _callv(f, argtuple, kwdict, with_fn=True)
 

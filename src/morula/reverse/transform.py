@@ -86,7 +86,7 @@ def forward_of(fn):
     simple = code.co_argcount if not code.co_flags & 0x0C and not code.co_kwonlyargcount \
         and not entry.function.mutated_params else -1
     try:
-        fn.__dict__[ATTR] = (version, forward, code, simple, entry.function.writes_in_place)
+        fn.__dict__[ATTR] = (version, forward, code, simple)
     except (AttributeError, TypeError):
         pass
     return forward
