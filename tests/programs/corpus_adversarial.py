@@ -268,3 +268,51 @@ def zipped_arrays_mutated_later(x, w):
     pairs = list(zip([a], [b]))
     a += b
     return np.sum(np.array(pairs) ** 2)
+
+
+def augmented_assignment_evaluates_once(x, w):
+    calls = []
+
+    def k(i):
+        calls.append(i)
+        x[2, 2] = x[2, 2] + w[0, 0]     # a side effect that must happen once per evaluation
+        return i
+
+    y = np.zeros(3)
+    for i in range(3):
+        y[k(i)] += w[i, 1]
+    return np.sum(y ** 2) + np.sum(np.tanh(x @ MIX)) + len(calls)
+
+
+class WithProperty:
+    def __init__(self, v):
+        self.inner = np.zeros(2)
+        self.count = np.zeros(1)
+        self.v = v
+
+    @property
+    def p(self):
+        self.count[0] = self.count[0] + self.v   # the getter's write must happen once
+        return self.inner
+
+
+def augmented_assignment_through_a_property(x, w):
+    b = WithProperty(w[1, 0])
+    b.p[0] += w[0, 0]
+    return b.count[0] * w[2, 2] + b.inner[0] * w[0, 1] + np.sum(x)
+
+
+def written_in_key_functions(x, w):
+    def writer(i):
+        x[i] = w[i] * 2.0
+        return -i
+    order = list(range(3))
+    order.sort(key=writer)
+    best = max(range(3), key=writer) + min([0, 1], key=writer)
+    return np.sum(np.tanh(x @ MIX)) + best
+
+
+def bound_builtin_methods_as_values(x, w):
+    acc = []
+    list(map(acc.append, [w[0, 0], w[1, 1]]))
+    return np.sum(np.tanh(x @ MIX)) + acc[0] * acc[1]

@@ -241,12 +241,29 @@ class Normalizer:
             value = self.expr(s.value, out)
             out.append(core.Op(target.id, opname, [current, value], line))
             return
-        # x[i] += v  ->  t = x[i]; t = iadd(t, v); x[i] = t   (NumPy's own semantics)
-        loaded = self.expr(_as_load(target), out)
+        # x[i] += v  ->  t = x[i]; t = iadd(t, v); x[i] = t   (NumPy's own semantics), with the
+        # container and the index evaluated once, as Python does (k(i) in y[k(i)] += v, a
+        # property in b.p[0] += v)
+        if isinstance(target, ast.Subscript):
+            container = self.expr(target.value, out)
+            index = self.index(target.slice, out)
+            loaded = self.emit_op("getitem", [container, index], out, line)
+        elif isinstance(target, ast.Attribute):
+            container = self.expr(target.value, out)
+            loaded = self.emit_op("getattr", [container, core.Const(target.attr)], out, line)
+        else:
+            loaded = self.expr(_as_load(target), out)
         value = self.expr(s.value, out)
         t = self.tmp()
         out.append(core.Op(t, opname, [loaded, value], line))
-        self.store(target, core.Name(t), out, line)
+        if isinstance(target, ast.Subscript):
+            op = core.Op(None, "setitem", [container, index, core.Name(t)], line)
+        elif isinstance(target, ast.Attribute):
+            op = core.Op(None, "setattr", [container, core.Const(target.attr), core.Name(t)], line)
+        else:
+            self.store(target, core.Name(t), out, line)
+            return
+        self.write_back(target.value, op, out, line)
 
     def store(self, target, value, out, line, write_back=False):
         kind = type(target)

@@ -397,6 +397,10 @@ def setattr_back(obj, name, value):
     """Put back an attribute whose object was just changed in place (``self.items.append(v)``,
     ``a.T[0] = v``): no assignment when it is already that object or a view of its memory."""
     shadow.EFFECTS[0] += 1
+    if isinstance(runtime._class_attr(type(obj), name), property):
+        # b.p[0] = v through a property: the getter returned the object that was changed in
+        # place; reading it again would run the getter twice
+        return obj, None
     current = getattr(obj, name, None)
     if current is value or (type(value) in ARRAY_TYPES and type(current) in ARRAY_TYPES
                             and same_memory(current, value)):

@@ -358,6 +358,16 @@ def _dispatch(f, args, kwargs):
         # Python function it wraps
         out, pb = _dispatch(inner, args, kwargs)
         return out, pb
+    owner = getattr(f, "__self__", None)
+    if tf is types.BuiltinMethodType and owner is not None and type(owner) is not _ModuleType:
+        # a bound method of a builtin object used as a value (map(acc.append, xs)): as acc.append(x)
+        out, pb = _resolve_method(owner, f.__name__, args, kwargs or {})
+        if pb is None:
+            return out, None
+
+        def bound_method_pullback(g, seed=None):
+            return pb(g, seed)
+        return out, _shadow.keep_must_run(pb, bound_method_pullback, out)
     return _call_opaque(f, args, kwargs)
 
 

@@ -201,13 +201,15 @@ def _winner_rule(pick):
             if default is None:
                 raise ValueError(f"{pick.__name__}() arg is an empty sequence")
             return default, None
-        keyed = items if key is None else [key(v) for v in items]
+        keys, effects = _called_for_effects(key, items)
+        keyed = items if key is None else keys
         index = pick(range(len(items)), key=keyed.__getitem__)
         out = items[index]
         single = len(args) == 1
         seq = args[0]
 
         def extremum_pullback(g):
+            _run_effects(effects)
             if single:
                 ct = [None] * len(items)
                 ct[index] = g
@@ -218,7 +220,7 @@ def _winner_rule(pick):
             cts = [None] * len(args)
             cts[index] = g
             return tuple(cts)
-        return out, extremum_pullback
+        return shadow.with_effects(out, extremum_pullback, args, effects)
     return extremum_rule
 
 
@@ -528,13 +530,15 @@ def list_reverse_method(lst):
 
 @method_rule(list, "sort", mutating=True)
 def list_sort_method(lst, *, key=None, reverse=False):
-    keyed = lst if key is None else [key(v) for v in lst]
+    keys, effects = _called_for_effects(key, list(lst))
+    keyed = lst if key is None else keys
     order = sorted(range(len(lst)), key=keyed.__getitem__, reverse=reverse)
     lst[:] = [lst[i] for i in order]
 
     def list_sort_pullback(g, seed):
         shadow.deposit(lst, seed)
         shadow.list_permute(lst, order, len(order))
+        _run_effects(effects)
         return (None,)
     return None, list_sort_pullback
 
