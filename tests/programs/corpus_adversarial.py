@@ -316,3 +316,12 @@ def bound_builtin_methods_as_values(x, w):
     acc = []
     list(map(acc.append, [w[0, 0], w[1, 1]]))
     return np.sum(np.tanh(x @ MIX)) + acc[0] * acc[1]
+
+
+def unbound_setitem_of_builtin_types(x, w):
+    y = [0.0] * 2
+    list.__setitem__(y, 1, w[1, 1] ** 2)
+    type(y).__setitem__(y, 0, w[0, 1] * 3.0)
+    d = {}
+    dict.__setitem__(d, "a", w[0, 0] ** 3)
+    return y[1] * w[2, 2] + d["a"] + y[0] + np.sum(x)

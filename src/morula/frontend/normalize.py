@@ -587,7 +587,8 @@ class Normalizer:
             local = isinstance(obj, core.Name) and (obj.id in self.locals or obj.id in self.freevars)
             node = core.Method(target, obj, func.attr, [], [], line, local)
             self._fill_arguments(node, e, starred, out)
-            if target is None and func.attr in MUTATING_METHODS and not isinstance(func.value, ast.Name):
+            if target is None and func.attr in MUTATING_METHODS \
+                    and isinstance(func.value, (ast.Attribute, ast.Subscript)):
                 # self.items.append(v): rebind the receiver and write it back
                 t = self.tmp()
                 node.target = None

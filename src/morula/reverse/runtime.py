@@ -752,11 +752,20 @@ def _resolve_method(obj, name, args, kwargs):
     if name in ("_replace", "_make") and (hasattr(obj, "_fields") and isinstance(obj, (tuple, type))):
         return _namedtuple_method(obj, name, args, kwargs or {})
     t = type(obj)
-    if name == "__setitem__" and len(args) == 2 and not kwargs and not isinstance(obj, type):
-        # x.__setitem__(i, v) is x[i] = v
+    if name == "__setitem__" and not kwargs:
         from .ops import item_assignment
-        out, pb = item_assignment(obj, args[0], args[1])
-        return wrap_rule(out, pb, (obj,) + tuple(args))
+        if len(args) == 2 and not isinstance(obj, type):   # x.__setitem__(i, v) is x[i] = v
+            out, pb = item_assignment(obj, args[0], args[1])
+            return wrap_rule(out, pb, (obj,) + tuple(args))
+        if len(args) == 3 and isinstance(obj, type) and isinstance(args[0], obj):
+            out, pb = item_assignment(*args)   # list.__setitem__(x, i, v)
+            if pb is None:
+                return out, None
+            out, pb = wrap_rule(out, pb, tuple(args))
+
+            def unbound_setitem_pullback(g, seed=None):
+                return (seed,) + tuple(pb(g))
+            return out, _shadow.keep_must_run(pb, unbound_setitem_pullback, out)
     if t is _ModuleType:
         f = getattr(obj, name)
         out, pb = (_callk(f, tuple(kwargs), tuple(args) + tuple(kwargs.values()), True) if kwargs
