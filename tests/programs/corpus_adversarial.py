@@ -325,3 +325,30 @@ def unbound_setitem_of_builtin_types(x, w):
     d = {}
     dict.__setitem__(d, "a", w[0, 0] ** 3)
     return y[1] * w[2, 2] + d["a"] + y[0] + np.sum(x)
+
+
+NESTED_CALLS = []
+
+
+def _counted(o):
+    NESTED_CALLS.append(1)
+    return o
+
+
+class _Node:
+    pass
+
+
+def nested_augmented_targets(w):
+    cs = [[0.0, 1.0], [2.0, 3.0]]
+    _counted(cs)[0][1] += w * 2.0
+    cs[_counted(1)][1] += w * w
+    o = _Node()
+    o.a = _Node()
+    o.a.b = 1.0
+    o.l = [0.0, w]
+    _counted(o).a.b += w ** 3
+    _counted(o).l[1] += w
+    arr = np.array([[1.0, 2.0], [3.0, 4.0]])
+    _counted(arr)[_counted(1)][0] *= w
+    return cs[0][1] + cs[1][1] + o.a.b + o.l[1] + arr[1, 0]

@@ -86,3 +86,14 @@ def test_rule_returning_a_list_inside_a_tuple():
         return pair(x)[0][0] * x
 
     assert mo.grad(use_pair)(1.5) == pytest.approx(2.0 * 1.5 + 2.0 * 1.5)
+
+
+def test_nested_augmented_targets_evaluate_each_part_once():
+    A.NESTED_CALLS.clear()
+    expected = A.nested_augmented_targets(1.5)
+    plain_calls = len(A.NESTED_CALLS)
+    A.NESTED_CALLS.clear()
+    value, g = mo.value_and_grad(A.nested_augmented_targets)(1.5)
+    assert len(A.NESTED_CALLS) == plain_calls == 6
+    assert value == pytest.approx(expected)
+    mo.testing.check_grads(A.nested_augmented_targets, (1.5,), rtol=1e-6, atol=1e-8)

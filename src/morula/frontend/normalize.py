@@ -244,26 +244,49 @@ class Normalizer:
         # x[i] += v  ->  t = x[i]; t = iadd(t, v); x[i] = t   (NumPy's own semantics), with the
         # container and the index evaluated once, as Python does (k(i) in y[k(i)] += v, a
         # property in b.p[0] += v)
-        if isinstance(target, ast.Subscript):
-            container = self.expr(target.value, out)
-            index = self.index(target.slice, out)
-            loaded = self.emit_op("getitem", [container, index], out, line)
-        elif isinstance(target, ast.Attribute):
-            container = self.expr(target.value, out)
-            loaded = self.emit_op("getattr", [container, core.Const(target.attr)], out, line)
-        else:
+        if not isinstance(target, (ast.Subscript, ast.Attribute)):
             loaded = self.expr(_as_load(target), out)
+            value = self.expr(s.value, out)
+            t = self.tmp()
+            out.append(core.Op(t, opname, [loaded, value], line))
+            self.store(target, core.Name(t), out, line)
+            return
+        loaded, put_back = self.load_target(target, out, line)
         value = self.expr(s.value, out)
         t = self.tmp()
         out.append(core.Op(t, opname, [loaded, value], line))
-        if isinstance(target, ast.Subscript):
-            op = core.Op(None, "setitem", [container, index, core.Name(t)], line)
-        elif isinstance(target, ast.Attribute):
-            op = core.Op(None, "setattr", [container, core.Const(target.attr), core.Name(t)], line)
+        put_back(core.Name(t), out, False)
+
+    def load_target(self, node, out, line):
+        """Read an assignment target, evaluating each container and index in its chain once.
+        Returns ``(atom, put_back)``; ``put_back(value, out, write_back)`` stores ``value`` where
+        ``node`` lives and writes the changed containers back up the chain with the atoms already
+        computed (no second call of ``k`` in ``rows[k()][1] += v``)."""
+        if isinstance(node, ast.Name):
+            return core.Name(node.id), None
+        if not isinstance(node, (ast.Subscript, ast.Attribute)):
+            return self.expr(node, out), None
+        container, put_container = self.load_target(node.value, out, line)
+        if isinstance(node, ast.Subscript):
+            key = self.index(node.slice, out)
+            atom = self.emit_op("getitem", [container, key], out, line)
         else:
-            self.store(target, core.Name(t), out, line)
-            return
-        self.write_back(target.value, op, out, line)
+            key = core.Const(node.attr)
+            atom = self.emit_op("getattr", [container, key], out, line)
+
+        def put_back(value, out, write_back):
+            if isinstance(node, ast.Subscript):
+                op = core.Op(None, "setitem", [container, key, value], line)
+            else:
+                op = core.Op(None, "setattr_back" if write_back else "setattr", [container, key, value], line)
+            if isinstance(node.value, ast.Name):
+                self.write_back(node.value, op, out, line)
+                return
+            op.target = self.tmp()
+            out.append(op)
+            if put_container is not None:   # else the container is a call's result: nothing to rebind
+                put_container(core.Name(op.target), out, True)
+        return atom, put_back
 
     def store(self, target, value, out, line, write_back=False):
         kind = type(target)
