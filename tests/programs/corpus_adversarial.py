@@ -352,3 +352,19 @@ def nested_augmented_targets(w):
     arr = np.array([[1.0, 2.0], [3.0, 4.0]])
     _counted(arr)[_counted(1)][0] *= w
     return cs[0][1] + cs[1][1] + o.a.b + o.l[1] + arr[1, 0]
+
+
+def callbacks_accumulating_into_a_closed_over_list(x):
+    total = [0.0]
+
+    def add(v):
+        total[0] += v * v
+        return v
+
+    values = [x[0], x[1], x[2]]
+    list(filter(lambda v: add(v) > 0, values))
+    sorted(values, key=add)
+    best = max(values, key=add) + min(x[0], x[1], key=add)
+    ordered = list(values)
+    ordered.sort(key=lambda v: -add(v), reverse=True)
+    return total[0] * x[0] + best + ordered[0]

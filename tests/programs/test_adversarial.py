@@ -33,6 +33,8 @@ CASES = {
     "nested_tolist": (A.nested_tolist, (np.array([[1.0, 2.0], [3.0, 4.0]]),)),
     "numpy_scalar_methods": (A.numpy_scalar_methods, (np.array([0.3, -0.8]),)),
     "zipped_arrays_mutated_later": (A.zipped_arrays_mutated_later, (_X, _W)),
+    "callbacks_accumulating_into_a_closed_over_list": (A.callbacks_accumulating_into_a_closed_over_list,
+                                                       (np.array([0.5, -1.2, 2.0]),)),
 }
 
 # functions that write into their first argument (x); the gradient is taken with respect to w

@@ -474,17 +474,17 @@ def _deposit_structure(arg, ct, contents=None):
         return tuple(rest)
     k = kind(arg)
     if k is LIST and type(ct) in (list, tuple):
-        _deposit_items(arg, enumerate(ct), arg if contents is None else contents)
+        deposit_items(arg, enumerate(ct), arg if contents is None else contents)
         return None
     if k is DICT and type(ct) is dict:
-        _deposit_items(arg, ct.items(), arg if contents is None else contents)
+        deposit_items(arg, ct.items(), arg if contents is None else contents)
         return None
     if k is not None:
         return _whole_deposit(arg, ct)
     return ct
 
 
-def _deposit_items(container, cts, contents):
+def deposit_items(container, cts, contents):
     """A list's or dict's item cotangents: a mutable item's goes to the item itself (the container
     only refers to it, and it may be written in place after it was put there), the others to the
     container's slot."""

@@ -195,7 +195,8 @@ def float_conjugate_rule(x):
 
 
 def _winner_rule(pick):
-    def extremum_rule(*args, key=None, default=None):
+    def extremum_rule(*args, **keywords):
+        key, default = keywords.get("key"), keywords.get("default")
         items = list(args[0]) if len(args) == 1 else list(args)
         if not items:
             if default is None:
@@ -209,18 +210,17 @@ def _winner_rule(pick):
         seq = args[0]
 
         def extremum_pullback(g):
-            _run_effects(effects)
+            d_key, d_items = _run_effects(effects, len(items))
+            d_items[index] = _add(d_items[index], g)
+            by_keyword = ({"key": d_key},) if keywords else ()
             if single:
-                ct = [None] * len(items)
-                ct[index] = g
                 if isinstance(seq, (list, tuple)):
-                    return (type(seq)(ct) if type(seq) in (list, tuple) else tuple(ct)),
+                    return (type(seq)(d_items) if type(seq) in (list, tuple) else tuple(d_items),) + by_keyword
                 _, pb = runtime.iterate(seq, deposit=False)
-                return (pb(ct) if pb is not None else None),
-            cts = [None] * len(args)
-            cts[index] = g
-            return tuple(cts)
-        return shadow.with_effects(out, extremum_pullback, args, effects)
+                return (pb(d_items) if pb is not None else None,) + by_keyword
+            return tuple(d_items) + by_keyword
+        return shadow.with_effects(out, extremum_pullback, args, [pb for _, pb in effects])
+    extremum_rule.keyword_cotangents = True
     return extremum_rule
 
 
@@ -374,13 +374,11 @@ def filter_rule(fn, seq):
     out = [items[i] for i in keep]
 
     def filter_pullback(g):
-        _run_effects(effects)
-        rows = list(g or ())
-        ct = [None] * len(items)
-        for i, c in zip(keep, rows):
-            ct[i] = c
-        return None, (pb(ct) if pb is not None else None)
-    return shadow.with_effects(out, filter_pullback, (fn, seq), effects)
+        d_fn, ct = _run_effects(effects, len(items))
+        for i, c in zip(keep, list(g or ())):
+            ct[i] = _add(ct[i], c)
+        return d_fn, (pb(ct) if pb is not None else None)
+    return shadow.with_effects(out, filter_pullback, (fn, seq), [p for _, p in effects])
 
 
 def _called_for_effects(fn, items):
@@ -389,21 +387,28 @@ def _called_for_effects(fn, items):
     if fn is None:
         return None, []
     results, effects = [], []
-    for v in items:
+    for i, v in enumerate(items):
         out, pb = runtime.call(fn, v)
         results.append(out)
         if shadow.must_run(pb):
-            effects.append(pb)
+            effects.append((i, pb))
     return results, effects
 
 
-def _run_effects(effects):
-    for pb in reversed(effects):
-        pb(None)
+def _run_effects(effects, n):
+    """Run the pullbacks of the callback calls that wrote, latest first. Returns the callback's
+    cotangent (what it closes over) and the cotangents of the ``n`` items it was called with."""
+    d_fn, d_items = None, [None] * n
+    for i, pb in reversed(effects):
+        cts = pb(None)
+        d_fn = _add(d_fn, cts[0])
+        d_items[i] = _add(d_items[i], cts[1])
+    return d_fn, d_items
 
 
 @rrule(sorted)
-def sorted_rule(iterable, *, key=None, reverse=False):
+def sorted_rule(iterable, **keywords):
+    key, reverse = keywords.get("key"), keywords.get("reverse", False)
     items, pb = runtime.iterate(iterable, deposit=False)
     items = list(items)
     keys, effects = _called_for_effects(key, items)
@@ -412,13 +417,15 @@ def sorted_rule(iterable, *, key=None, reverse=False):
     out = [items[i] for i in order]
 
     def sorted_pullback(g):
-        _run_effects(effects)
+        d_key, ct = _run_effects(effects, len(items))
         rows = list(g or ()) + [None] * (len(items) - len(g or ()))
-        ct = [None] * len(items)
         for position, i in enumerate(order):
-            ct[i] = rows[position]
-        return (pb(ct) if pb is not None else None),
-    return shadow.with_effects(out, sorted_pullback, (iterable,), effects)
+            ct[i] = _add(ct[i], rows[position])
+        return (pb(ct) if pb is not None else None,) + (({"key": d_key},) if keywords else ())
+    return shadow.with_effects(out, sorted_pullback, (iterable,), [p for _, p in effects])
+
+
+sorted_rule.keyword_cotangents = True
 
 
 def _passthrough(fn):
@@ -529,8 +536,10 @@ def list_reverse_method(lst):
 
 
 @method_rule(list, "sort", mutating=True)
-def list_sort_method(lst, *, key=None, reverse=False):
-    keys, effects = _called_for_effects(key, list(lst))
+def list_sort_method(lst, **keywords):
+    key, reverse = keywords.get("key"), keywords.get("reverse", False)
+    before = list(lst)
+    keys, effects = _called_for_effects(key, before)
     keyed = lst if key is None else keys
     order = sorted(range(len(lst)), key=keyed.__getitem__, reverse=reverse)
     lst[:] = [lst[i] for i in order]
@@ -538,9 +547,13 @@ def list_sort_method(lst, *, key=None, reverse=False):
     def list_sort_pullback(g, seed):
         shadow.deposit(lst, seed)
         shadow.list_permute(lst, order, len(order))
-        _run_effects(effects)
-        return (None,)
+        d_key, d_items = _run_effects(effects, len(before))
+        shadow.deposit_items(lst, enumerate(d_items), before)
+        return (None,) + (({"key": d_key},) if keywords else ())
     return None, list_sort_pullback
+
+
+list_sort_method.keyword_cotangents = True
 
 
 @method_rule(list, "clear", mutating=True)
