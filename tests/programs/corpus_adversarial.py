@@ -368,3 +368,9 @@ def callbacks_accumulating_into_a_closed_over_list(x):
     ordered = list(values)
     ordered.sort(key=lambda v: -add(v), reverse=True)
     return total[0] * x[0] + best + ordered[0]
+
+
+def partial_with_an_out_argument(x, w):
+    y = np.zeros(3)
+    functools.partial(np.multiply, out=y)(w[0], w[1])
+    return np.sum(np.tanh(x @ MIX)) + np.sum(y ** 2)

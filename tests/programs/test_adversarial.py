@@ -42,7 +42,8 @@ WRITES = [A.written_by_operator_setitem, A.written_by_dunder_setitem, A.written_
           A.written_by_local_star_call, A.written_in_callbacks, A.written_in_apply_along_axis,
           A.written_in_vectorize, A.augmented_assignment_evaluates_once,
           A.augmented_assignment_through_a_property, A.written_in_key_functions,
-          A.bound_builtin_methods_as_values, A.unbound_setitem_of_builtin_types]
+          A.bound_builtin_methods_as_values, A.unbound_setitem_of_builtin_types,
+          A.partial_with_an_out_argument]
 SWEPT = [operator.setitem]
 
 

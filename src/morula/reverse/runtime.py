@@ -242,7 +242,7 @@ OUT_HANDLER = []   # [handler] set by array rules: f(..., out=array) as "compute
 
 def _rule_with_kwargs(rule, args, kwargs, names):
     """Call ``rule`` with keywords; pullback returns cotangents for (args..., kwargs values in ``names`` order)."""
-    if OUT_HANDLER and kwargs.get("out") is not None:
+    if OUT_HANDLER and kwargs.get("out") is not None and not getattr(rule, "keeps_out", False):
         if kwargs["out"] is Ellipsis:   # NumPy 2: out=... asks for an array result, writes nothing
             rest = {k: v for k, v in kwargs.items() if k != "out"}
             out, pb = _rule_with_kwargs(rule, args, rest, tuple(n for n in names if n != "out"))

@@ -694,6 +694,10 @@ def partial_rule(func, *args, **keywords):
     return out, partial_pullback
 
 
+# out= given to functools.partial is stored for the later call, not written now
+partial_rule.keeps_out = True
+
+
 partial_rule.keyword_cotangents = True
 rrule(functools.partial)(partial_rule)
 
