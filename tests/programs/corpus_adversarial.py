@@ -374,3 +374,35 @@ def partial_with_an_out_argument(x, w):
     y = np.zeros(3)
     functools.partial(np.multiply, out=y)(w[0], w[1])
     return np.sum(np.tanh(x @ MIX)) + np.sum(y ** 2)
+
+
+LOOP_CALLS = []
+
+
+def loops_whose_tests_call_writers(w):
+    x = np.array([1.0, 2.0])
+    state = [0]
+
+    def step():
+        LOOP_CALLS.append(1)
+        x[0] = x[0] * w + 0.1
+        state[0] += 1
+        return state[0]
+
+    total = 0.0
+    while step() < 4:
+        total = total + x[0]
+        if state[0] == 10:
+            break
+    k = 0
+    while k < 3 and step() > 0:
+        k += 1
+        if k == 2:
+            continue
+        total = total + x[0] * x[1]
+    while step() > 0:
+        if state[0] > 8:
+            break
+    if step() > 0 or step() > 100:
+        total = total + x[0]
+    return total + x[0]

@@ -100,3 +100,14 @@ def test_nested_augmented_targets_evaluate_each_part_once():
     assert len(A.NESTED_CALLS) == plain_calls == 6
     assert value == pytest.approx(expected)
     mo.testing.check_grads(A.nested_augmented_targets, (1.5,), rtol=1e-6, atol=1e-8)
+
+
+def test_calls_in_loop_and_if_tests_are_differentiated_and_run_as_often_as_in_python():
+    A.LOOP_CALLS.clear()
+    expected = A.loops_whose_tests_call_writers(0.5)
+    plain_calls = len(A.LOOP_CALLS)
+    A.LOOP_CALLS.clear()
+    value, _ = mo.value_and_grad(A.loops_whose_tests_call_writers)(0.5)
+    assert len(A.LOOP_CALLS) == plain_calls
+    assert value == pytest.approx(expected)
+    mo.testing.check_grads(A.loops_whose_tests_call_writers, (0.5,), rtol=1e-5, atol=1e-8)

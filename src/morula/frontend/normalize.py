@@ -191,10 +191,10 @@ class Normalizer:
             value = self.expr(s.value, out) if s.value is not None else core.Const(None)
             out.append(core.Return(value, line))
         elif kind is ast.If:
-            out.append(core.If(self.test(self.hoist_calls(s.test, out)), self.block(s.body),
+            out.append(core.If(self.test(self.evaluated_test(s.test, out)), self.block(s.body),
                                self.block(s.orelse), line))
         elif kind is ast.While:
-            out.append(core.While(self.test(s.test), self.block(s.body), line, getattr(s, "exit_test", None)))
+            self.while_loop(s, out, line)
         elif kind is ast.For:
             self.for_loop(s, out, line)
         elif kind is ast.With:
@@ -350,6 +350,34 @@ class Normalizer:
         if isinstance(container_expr, (ast.Attribute, ast.Subscript)):
             self.store(container_expr, core.Name(t), out, line, write_back=True)
 
+    def while_loop(self, s, out, line):
+        exit_test = getattr(s, "exit_test", None)
+        if not _calls_in(s.test):
+            out.append(core.While(self.test(s.test), self.block(s.body), line, exit_test))
+            return
+        # while step(u) > tol: the calls in the test go through the runtime (they may write in
+        # place): evaluated before the loop and again at the end of every iteration that did
+        # not break, as Python evaluates the test
+        t = self.tmp("test")
+        out.append(core.Native(t, self.evaluated_test(s.test, out), line))
+        body = self.block(s.body)
+        again = []
+        again.append(core.Native(t, self.evaluated_test(s.test, again), line))
+        if exit_test is not None:
+            again = [core.If(ast.UnaryOp(ast.Not(), _copy(exit_test)), again, [], line)]
+        out.append(core.While(ast.Name(t, ast.Load()), body + again, line, exit_test))
+
+    def evaluated_test(self, test, out):
+        """A test with calls in it (``if put(i) > 0``, ``while k < 3 and step() > 0``) is
+        computed through the runtime first, short-circuits kept (``and``/``or`` become ifs);
+        returns the expression to test."""
+        if not _calls_in(test):
+            return test
+        atom = self.expr(test, out)
+        if isinstance(atom, core.Const):
+            return ast.Constant(atom.value)
+        return ast.Name(atom.id, ast.Load())
+
     def for_loop(self, s, out, line):
         iterable = self.expr(s.iter, out)
         body = []
@@ -447,7 +475,7 @@ class Normalizer:
         first, in evaluation order, and the expression uses their results. Calls that are only
         evaluated conditionally (inside ``and``/``or``, ``a if c else b``, later operands of a
         chained comparison, lambdas, comprehensions) stay where they are."""
-        if not any(isinstance(n, ast.Call) for n in ast.walk(e)):
+        if not _calls_in(e):
             return e
         normalizer = self
 
@@ -667,6 +695,10 @@ class Normalizer:
                 return node
 
         return Fix().visit(_copy(e))
+
+
+def _calls_in(e):
+    return any(isinstance(n, ast.Call) for n in ast.walk(e))
 
 
 def _copy(node):
