@@ -52,9 +52,10 @@ def _name(fn):
     return "np." + getattr(fn, "__name__", "fn")
 
 
-def elementwise(fn, derivative):
-    """Register a unary elementwise rule for ``fn`` from ``derivative(x, y) -> dy/dx``."""
-    name = _name(fn)
+def elementwise(fn, derivative, name=None):
+    """Register a unary elementwise rule for ``fn`` from ``derivative(x, y) -> dy/dx``
+    (``name``: how errors call ``fn``, ``np.<name>`` by default)."""
+    name = name or _name(fn)
 
     def elementwise_rule(x, *out, **kwargs):
         check_ufunc_kwargs(name, out, kwargs)
@@ -78,9 +79,9 @@ def elementwise(fn, derivative):
     return elementwise_rule
 
 
-def binary_elementwise(fn, dx, dy):
+def binary_elementwise(fn, dx, dy, name=None):
     """Register a binary broadcasting rule for ``fn`` from its partial derivatives ``dx/dy(x1, x2, y)``."""
-    name = _name(fn)
+    name = name or _name(fn)
 
     def binary_rule(x1, x2, *out, **kwargs):
         check_ufunc_kwargs(name, out, kwargs)

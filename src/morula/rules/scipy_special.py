@@ -47,7 +47,7 @@ import numpy as np
 import scipy.special as sc
 
 from morula.errors import UnsupportedOperationError
-from morula.rules.numpy_elementwise import ELEMENTWISE
+from morula.rules.numpy_elementwise import ELEMENTWISE, binary_elementwise, elementwise
 from morula.rules.numpy_vspace import (
     as_operand,
     check_no_out,
@@ -80,53 +80,12 @@ def _safe(mask, value, fill=1):
 
 def unary(fn, derivative):
     """Register a unary elementwise rule for ``fn`` from ``derivative(x, y) -> dy/dx``."""
-    name = _name(fn)
-    short = getattr(fn, "__name__", "fn")
-
-    def special_unary_rule(x, *out, **kwargs):
-        check_ufunc_kwargs(name, out, kwargs)
-        y = fn(x, **kwargs)
-        if not inexact(x) or not inexact(y):
-            return y, None
-        u = as_operand(x)
-
-        def special_unary_pullback(dy):
-            return (cotangent(dy * conj(derivative(u, y)), x),)
-
-        special_unary_pullback.__name__ = f"{short}_pullback"
-        return y, special_unary_pullback
-
-    special_unary_rule.__name__ = f"{short}_rule"
-    REGISTRY.add_function(fn, special_unary_rule)
-    ELEMENTWISE[fn] = ("unary", derivative)
-    return special_unary_rule
+    return elementwise(fn, derivative, name=_name(fn))
 
 
 def binary(fn, d1, d2):
     """Register a binary broadcasting rule for ``fn`` from ``d1/d2(x1, x2, y)``."""
-    name = _name(fn)
-    short = getattr(fn, "__name__", "fn")
-
-    def special_binary_rule(x1, x2, *out, **kwargs):
-        check_ufunc_kwargs(name, out, kwargs)
-        y = fn(x1, x2, **kwargs)
-        need1, need2 = inexact(x1), inexact(x2)
-        if not (need1 or need2) or not inexact(y):
-            return y, None
-        u1, u2 = as_operand(x1), as_operand(x2)
-
-        def special_binary_pullback(g):
-            g1 = cotangent(g * conj(d1(u1, u2, y)), x1) if need1 else None
-            g2 = cotangent(g * conj(d2(u1, u2, y)), x2) if need2 else None
-            return g1, g2
-
-        special_binary_pullback.__name__ = f"{short}_pullback"
-        return y, special_binary_pullback
-
-    special_binary_rule.__name__ = f"{short}_rule"
-    REGISTRY.add_function(fn, special_binary_rule)
-    ELEMENTWISE[fn] = ("binary", d1, d2)
-    return special_binary_rule
+    return binary_elementwise(fn, d1, d2, name=_name(fn))
 
 
 def parametrized(fn, derivative, real_only=False):
