@@ -5,7 +5,8 @@ Re-exports only; see ``api`` for the differentiation functions.
 
 from . import rules as _rules  # noqa: F401  (registers the rules)
 from . import api
-from .api import (checkpoint, grad, jacobian, jacrev, source, stop_gradient, value_and_grad, vjp)
+from .api import (checkpoint, grad, jacfwd, jacobian, jacrev, jvp, source, stop_gradient, value_and_grad, vjp)
+from .forward.derived import frule
 from .errors import MissingRuleError, NonScalarOutputError, UnsupportedOperationError, UnsupportedSyntaxError
 from .rules.registry import nondiff, rrule
 from .tangents import ObjectCotangent
@@ -15,6 +16,6 @@ nondiff(stop_gradient)
 rrule(checkpoint)(api._checkpoint_rule)
 
 __version__ = "0.1.0"
-__all__ = ["grad", "value_and_grad", "vjp", "jacobian", "jacrev", "stop_gradient", "checkpoint",
+__all__ = ["grad", "value_and_grad", "vjp", "jvp", "jacobian", "jacrev", "jacfwd", "frule", "stop_gradient", "checkpoint",
            "rrule", "nondiff", "source", "testing", "MissingRuleError", "UnsupportedSyntaxError",
            "NonScalarOutputError", "UnsupportedOperationError", "ObjectCotangent"]

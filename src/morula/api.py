@@ -258,6 +258,11 @@ class Checkpointed:
         return self.f(*args, **kwargs)
 
     @staticmethod
+    def __morula_jvp__(self, T, args, targs, kwargs, tkwargs):
+        """Forward mode keeps nothing for later: a checkpointed function is the function."""
+        from .forward import runtime as forward_runtime
+        return forward_runtime.dispatch(T, self.f, args, targs, kwargs, tkwargs)
+
     def __morula_call__(self, args, kwargs):
         f = self.f
         values = tuple(args) + tuple((kwargs or {}).values())
@@ -327,3 +332,86 @@ def source(f, mode="reverse", *, file=_STDOUT):
     if file is not None:
         print(text, file=sys.stdout if file is _STDOUT else file, end="")
     return text
+
+
+# =========================================================================== forward mode
+
+def _forward(f, primals, tangents_in, kwargs=None):
+    """Run ``f`` in forward mode from user tangents; returns ``(out, tangent_out)`` (API form)."""
+    from .forward import runtime as forward_runtime
+    T = forward_runtime.new_table()
+    targs = []
+    for i, (p, t) in enumerate(zip(primals, tangents_in)):
+        internal = tangents.from_user(t, p, f"tangents[{i}]") if t is not None else None
+        targs.append(forward_runtime.seed(T, p, internal))
+    with runtime.gc_paused():
+        out, tout = forward_runtime.dispatch(T, f, tuple(primals), tuple(targs), kwargs or None,
+                                             {k: None for k in kwargs} if kwargs else None)
+    return out, forward_runtime.extract(T, out, tout)
+
+
+def jvp(f, primals, tangents_in):
+    """``jvp(f, primals, tangents) -> (f(*primals), J tangents)``: forward mode.
+
+    ``primals`` and ``tangents`` are tuples with one entry per positional argument; each tangent
+    has its primal's structure (a float for a float, an array of the same shape, a matching
+    container or object). The output tangent mirrors the output.
+    """
+    primals, tangents_in = tuple(primals), tuple(tangents_in)
+    if len(primals) != len(tangents_in):
+        raise ValueError(f"jvp got {len(primals)} primals but {len(tangents_in)} tangents")
+    primals = tuple(_promote(p) if t is not None else p for p, t in zip(primals, tangents_in))
+    return _forward(f, primals, tangents_in)
+
+
+def _basis_directions(x):
+    """Unit tangents for every element of ``x`` (a float or an array), with ``x``'s structure."""
+    import numpy as np
+    if isinstance(x, (float, int)) and not isinstance(x, bool):
+        return [1.0]
+    arr = np.asarray(x)
+    dtype = arr.dtype if arr.dtype.kind in "fc" else np.dtype(float)
+    out = []
+    for k in range(arr.size):
+        e = np.zeros(arr.shape, dtype)
+        e.flat[k] = 1
+        out.append(e if isinstance(x, np.ndarray) else e[()])
+    return out
+
+
+def jacfwd(f, argnums=0):
+    """``jacfwd(f)(*args)``: the Jacobian by forward mode (one ``jvp`` per input element), shape
+    ``out.shape + x.shape`` (a tuple of Jacobians for tuple ``argnums``)."""
+    import numpy as np
+
+    @functools.wraps(f)
+    def jacfwd_f(*args, **kwargs):
+        nums = _argnums_tuple(argnums, len(args))
+        args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
+        result = []
+        out_shape = None
+        for i in nums:
+            columns = []
+            for e in _basis_directions(args[i]):
+                ts = tuple(e if j == i else None for j in range(len(args)))
+                out, t = _forward(f, args, ts, kwargs)
+                out_shape = np.shape(out)
+                columns.append(np.asarray(t))
+            xshape = np.shape(args[i])
+            if columns:
+                stacked = np.stack(columns, axis=-1)
+            else:
+                out = f(*args, **kwargs)
+                out_shape = np.shape(out)
+                stacked = np.zeros(out_shape + (0,))
+            result.append(stacked.reshape(out_shape + xshape))
+        return result[0] if isinstance(argnums, int) else tuple(result)
+
+    jacfwd_f.__morula_api__ = True
+    return jacfwd_f
+
+
+def forward_source(f):
+    """The forward-mode (tangent) code generated for ``f``, with the user's lines as comments."""
+    from .forward.transform import generated_source as forward_generated
+    return forward_generated(f)

@@ -15,7 +15,7 @@ import copy
 import numpy as np
 
 from . import tangents
-from .api import vjp
+from .api import jvp, vjp
 
 __all__ = ["check_grads", "check_rule"]
 
@@ -102,29 +102,30 @@ def _inner(a, b):
 def check_grads(f, args, modes=("rev",), order=1, eps=1e-6, rtol=1e-5, atol=1e-6, seed=0, directions=3):
     """Assert that morula's derivatives of ``f`` at ``args`` match central finite differences.
 
-    ``args`` is a tuple of positional arguments. Checks ``directions`` random
-    directions. Use float64 arguments: finite differences are too coarse in float32.
+    ``args`` is a tuple of positional arguments. For ``directions`` random input directions ``v``
+    and output directions ``u``: reverse mode (``"rev"``) must give ``<J^T u, v>`` and forward mode
+    (``"fwd"``) ``<u, J v>`` equal to central differences, and with both modes the two must agree
+    with each other (the inner-product identity) to near rounding. ``order=2`` also checks the
+    derivatives of the first derivative (``x -> J(x) v``, differentiated again in the same modes).
+    Use float64 arguments: finite differences are too coarse in float32.
     """
     if not isinstance(args, tuple):
         args = (args,)
     modes = (modes,) if isinstance(modes, str) else tuple(modes)
-    unknown = set(modes) - {"rev"}
-    if unknown:
-        raise NotImplementedError(f"modes {sorted(unknown)} are not available yet (reverse mode only)")
-    if order != 1:
-        raise NotImplementedError("order > 1 comes with forward mode")
+    unknown = set(modes) - {"rev", "fwd"}
+    if unknown or not modes:
+        raise ValueError(f"check_grads: modes must be drawn from ('rev', 'fwd'), got {modes!r}")
+    if order not in (1, 2):
+        raise ValueError("check_grads: order must be 1 or 2")
     rng = np.random.default_rng(seed)
     in_leaves = [(i,) + p for i, a in enumerate(args) for p, _ in _leaves(a)]
     if not in_leaves:
         raise ValueError("check_grads: the arguments hold no floating-point values")
     for _ in range(directions):
-        out, pullback = vjp(f, *copy.deepcopy(args))
+        out = f(*copy.deepcopy(args))
         out_leaves = list(_leaves(out))
         u = {p: _random_like(v, rng) for p, v in out_leaves}
-        ct = _build_like(out, u)
-        cts = pullback(ct)
         v = {p: _random_like(_get(args, p), rng) for p in in_leaves}
-        analytic = sum(_inner(_get(cts, p) if _get(cts, p) is not None else 0.0, v[p]) for p in in_leaves)
 
         def shifted(scale):
             new = args
@@ -135,10 +136,48 @@ def check_grads(f, args, modes=("rev",), order=1, eps=1e-6, rtol=1e-5, atol=1e-6
         plus, minus = shifted(eps), shifted(-eps)
         numeric = sum(_inner(u[p], (np.asarray(_get(plus, p)) - np.asarray(_get(minus, p))) / (2 * eps))
                       for p, _ in out_leaves)
-        if not np.isclose(analytic, numeric, rtol=rtol, atol=atol):
+        found = {}
+        if "rev" in modes:
+            out, pullback = vjp(f, *copy.deepcopy(args))
+            cts = pullback(_build_like(out, u))
+            found["rev"] = sum(_inner(_get(cts, p) if _get(cts, p) is not None else 0.0, v[p]) for p in in_leaves)
+        if "fwd" in modes:
+            tangents_in = _tangents_like(args, v)
+            out, tout = jvp(f, copy.deepcopy(args), tangents_in)
+            found["fwd"] = sum(_inner(u[p], _get(tout, p) if _get(tout, p) is not None else 0.0)
+                               for p, _ in out_leaves)
+        for mode, analytic in found.items():
+            if not np.isclose(analytic, numeric, rtol=rtol, atol=atol):
+                what = "<J^T u, v>" if mode == "rev" else "<u, J v>"
+                raise AssertionError(
+                    f"check_grads: {'reverse' if mode == 'rev' else 'forward'} mode gives {what} = "
+                    f"{analytic!r} but central differences give <u, J v> = {numeric!r} "
+                    f"(difference {abs(analytic - numeric):.3g})")
+        if len(found) == 2 and not np.isclose(found["rev"], found["fwd"], rtol=1e-9, atol=1e-12):
             raise AssertionError(
-                f"check_grads: reverse mode gives <J^T u, v> = {analytic!r} but central differences "
-                f"give <u, J v> = {numeric!r} (difference {abs(analytic - numeric):.3g})")
+                f"check_grads: forward <u, J v> = {found['fwd']!r} and reverse <J^T u, v> = {found['rev']!r} "
+                "differ: the inner-product identity fails")
+        if order == 2:
+            direction = _tangents_like(args, v)
+            _check_second_order(f, args, direction, u, modes, eps, rtol, atol, seed)
+
+
+def _tangents_like(args, v):
+    """The direction ``v`` (by leaf path) as tangents with the arguments' structure."""
+    return tuple(_build_like(a, {p[1:]: val for p, val in v.items() if p[0] == i}) if _any_leaf(a) else None
+                 for i, a in enumerate(args))
+
+
+def _any_leaf(a):
+    return next(iter(_leaves(a)), None) is not None
+
+
+def _check_second_order(f, args, direction, u, modes, eps, rtol, atol, seed):
+    """The first derivative in direction ``direction`` is itself differentiable: check it."""
+    def first_derivative(*xs):
+        return jvp(f, xs, direction)[1]
+    check_grads(first_derivative, args, modes=modes, order=1, eps=eps, rtol=max(rtol, 1e-4),
+                atol=max(atol, 1e-5), seed=seed + 1, directions=1)
 
 
 def _build_like(out, values, path=()):

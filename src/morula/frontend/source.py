@@ -10,6 +10,7 @@ are the user's own and nested functions are found by position.
 """
 
 import ast
+import copy
 import linecache
 from dataclasses import dataclass
 
@@ -66,7 +67,8 @@ def function_source(fn):
             f"{code.co_name!r} in its source file (was the file edited after it was imported?). "
             "Reload the module, or register a rule with @morula.rrule."
         )
-    return SourceInfo(node, filename, lines)
+    # each transform lowers its own copy (lowering rewrites nodes, e.g. default expressions)
+    return SourceInfo(copy.deepcopy(node), filename, lines)
 
 
 def _find(tree, code):

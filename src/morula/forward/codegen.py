@@ -1,0 +1,271 @@
+"""Forward-mode (tangent) code generation.
+
+In: a ``core.Function`` (the same core form the reverse transform reads). Out:
+``Generated``: the source text of a factory whose inner function
+``<name>__jvp(_fo_T, _fo_tp, _fo_tcl, <user signature>)`` returns
+``(out, tangent_of_out)``.
+
+- ``_fo_T`` is the tangent memory of this ``jvp`` (``forward.table``): the
+  tangents of arrays, lists, dicts and objects live there, by identity, so
+  aliases and in-place writes see one tangent;
+- ``_fo_tp`` maps parameter names to their tangents, ``_fo_tcl`` the closure
+  variables' tangents (``None``: zero);
+- every local ``v`` has a tangent local ``_t_v`` (the tangent of an immutable
+  value: a float, a complex, a tuple of tangents; for mutable values it is
+  only a hint -- the runtime reads the table).
+
+Control flow is the user's own: the generated code branches and loops exactly
+as the function does, so tangents need no tape.
+"""
+
+import ast
+
+from ..frontend import core
+from ..reverse.codegen import Generated, _Emitter, _default_names, _locate_missing, _signature
+
+HELPERS = ("_fo_call", "_fo_callk", "_fo_callv", "_fo_meth", "_fo_methk", "_fo_methv",
+           "_fo_iter", "_fo_unpack", "_fo_closure", "_fo_F")
+
+_SCALAR_OPS = {"add", "sub", "mul", "truediv", "neg"}
+
+
+class ForwardCodegen:
+    def __init__(self, fn: core.Function):
+        self.fn = fn
+        self.placeholders = {}
+        self.op_names = set()
+        self.names = self._all_names(fn)
+
+    def _all_names(self, fn):
+        names = set(fn.params) | set(fn.freevars) | set(fn.locals)
+
+        def visit(stmts):
+            for s in stmts:
+                target = getattr(s, "target", None)
+                if isinstance(target, str):
+                    names.add(target)
+                if type(s) is core.Unpack:
+                    names.update(s.targets)
+                for block in ("body", "orelse"):
+                    visit(getattr(s, block, None) or [])
+        visit(fn.body)
+        names.discard("__class__")
+        return names
+
+    def placeholder(self, node, kind, line=None):
+        if line is not None:
+            _locate_missing(node, line)
+        name = f"__mo_{kind}{len(self.placeholders)}__"
+        self.placeholders[name] = node
+        return name
+
+    def atom(self, a):
+        if isinstance(a, core.Name):
+            return a.id
+        return repr(a.value) if not isinstance(a.value, float) or a.value == a.value else "float('nan')"
+
+    def tan(self, a):
+        if isinstance(a, core.Name) and a.id in self.names:
+            return f"_t_{a.id}"
+        return "None"
+
+    # -- top level -------------------------------------------------------------
+    def generate(self):
+        fn = self.fn
+        body = _Emitter()
+        ret = fn.body[-1]
+        assert isinstance(ret, core.Return)
+        line0 = fn.first_line
+        ops = tuple(f"_fo_op_{name}" for name in sorted(self._ops(fn.body)))
+        self.op_names = set(self._ops(fn.body))
+        body.emit(0, f"def __mo_factory__({', '.join(HELPERS + ops + tuple(fn.freevars))}):", line0)
+        params = ", ".join(["_fo_T", "_fo_tp", "_fo_tcl"] + _signature(fn.args))
+        body.emit(1, f"def {_jvp_name(fn.name)}({params}):", line0)
+        others = sorted(self.names - set(fn.params) - set(fn.freevars))
+        for i in range(0, len(others), 8):
+            body.emit(2, " = ".join(f"_t_{n}" for n in others[i:i + 8]) + " = None", line0)
+        for p in fn.params:
+            body.emit(2, f"_t_{p} = _fo_tp.get({p!r})", line0)
+        if fn.args.kwarg is not None:
+            # **kwargs is a dict Python builds for this call: its items' tangents go in the table
+            kw = fn.args.kwarg.arg
+            body.emit(2, f"_fo_T.set_container({kw}, dict(_t_{kw} or {{}}))", line0)
+        free = [n for n in fn.freevars if n in self.names]
+        if free:
+            body.emit(2, "_fo_cl = _fo_tcl or {}", line0)
+            for n in free:
+                body.emit(2, f"_t_{n} = _fo_cl.get({n!r})", line0)
+        self.block(fn.body[:-1], body, 2)
+        body.emit(2, f"return {self.atom(ret.value)}, {self.tan(ret.value)}", ret.line)
+        body.emit(1, f"return {_jvp_name(fn.name)}", ret.line)
+        text_lines, line_map = [], {}
+        for i, (indent, text, line) in enumerate(body.lines, start=1):
+            text_lines.append("    " * indent + text)
+            line_map[i] = line
+        return Generated(fn.name, "\n".join(text_lines) + "\n", line_map, self.placeholders, self.op_names)
+
+    def _ops(self, stmts, found=None):
+        found = set() if found is None else found
+        for s in stmts:
+            if type(s) is core.Op:
+                found.add(s.op)
+            for block in ("body", "orelse"):
+                self._ops(getattr(s, block, None) or [], found)
+        return found
+
+    def block(self, stmts, out, indent):
+        if not stmts:
+            out.emit(indent, "pass", None)
+        for s in stmts:
+            getattr(self, "stmt_" + type(s).__name__)(s, out, indent)
+
+    # -- statements --------------------------------------------------------------
+    def _targets(self, target):
+        if target is None:
+            return "_", "_"
+        return target, f"_t_{target}"
+
+    def stmt_Op(self, s, out, i):
+        target, ttarget = self._targets(s.target)
+        pairs = ", ".join(f"{self.atom(a)}, {self.tan(a)}" for a in s.args)
+        sep = ", " if pairs else ""
+        if s.op in _SCALAR_OPS and s.target is not None and self._scalar_inline(s, out, i):
+            return
+        out.emit(i, f"{target}, {ttarget} = _fo_op_{s.op}(_fo_T{sep}{pairs})", s.line)
+
+    def _scalar_inline(self, s, out, i):
+        """Float arithmetic inline (the scalar hot path); anything else takes the general op."""
+        for a in s.args:
+            if isinstance(a, core.Const) and type(a.value) not in (int, float):
+                return False
+        names = sorted({a.id for a in s.args if isinstance(a, core.Name)})
+        if not names:
+            return False
+        a = [self.atom(x) for x in s.args]
+        t = [self.tan(x) for x in s.args]
+        guard = " and ".join(f"type({n}) in _fo_F" for n in names)
+        tans = sorted({tt for tt in t if tt != "None"})
+        if tans:
+            guard += " and " + " and ".join(f"({tt} is None or type({tt}) in _fo_F)" for tt in tans)
+        op = s.op
+        x, y = a[0], a[-1]
+        tx, ty = t[0], t[-1]
+        if op == "add":
+            texpr = _lin([(tx, None), (ty, None)])
+            expr = f"{x} + {y}"
+        elif op == "sub":
+            texpr = _lin([(tx, None), (ty, "-")])
+            expr = f"{x} - {y}"
+        elif op == "neg":
+            texpr = _lin([(tx, "-")])
+            expr = f"-{x}"
+        elif op == "mul":
+            texpr = _lin([(tx, f"* {y}"), (ty, f"* {x}")])
+            expr = f"{x} * {y}"
+        else:  # truediv
+            texpr = _lin([(tx, f"/ {y}"), (ty, f"* {x} / ({y} * {y})", "-")])
+            expr = f"{x} / {y}"
+        pairs = ", ".join(f"{p}, {q}" for p, q in zip(a, t))
+        out.emit(i, f"if {guard}:", s.line)
+        # the tangent first: the target may be one of the operands
+        out.emit(i + 1, f"_t_{s.target} = {texpr}", s.line)
+        out.emit(i + 1, f"{s.target} = {expr}", s.line)
+        out.emit(i, "else:", s.line)
+        out.emit(i + 1, f"{s.target}, _t_{s.target} = _fo_op_{op}(_fo_T, {pairs})", s.line)
+        return True
+
+    def _call_parts(self, s):
+        if s.argtuple is not None:
+            return "v", (f"{self.atom(s.argtuple)}, {self.tan(s.argtuple)}, "
+                         f"{self.atom(s.kwdict)}, {self.tan(s.kwdict)}")
+        atoms = list(s.args) + [a for _, a in s.kwargs]
+        values = "(" + "".join(f"{self.atom(a)}, " for a in atoms) + ")"
+        tangents = "(" + "".join(f"{self.tan(a)}, " for a in atoms) + ")"
+        if s.kwargs:
+            names = tuple(k for k, _ in s.kwargs)
+            return "k", f"{names!r}, {values}, {tangents}"
+        return "", f"{values}, {tangents}"
+
+    def stmt_Call(self, s, out, i):
+        target, ttarget = self._targets(s.target)
+        suffix, text = self._call_parts(s)
+        out.emit(i, f"{target}, {ttarget} = _fo_call{suffix}(_fo_T, {self.atom(s.func)}, {self.tan(s.func)}, {text})",
+                 s.line)
+
+    def stmt_Method(self, s, out, i):
+        target, ttarget = self._targets(s.target)
+        suffix, text = self._call_parts(s)
+        name = f"(__class__, {s.name!r})" if s.via_super else repr(s.name)
+        out.emit(i, f"{target}, {ttarget} = _fo_meth{suffix}(_fo_T, {self.atom(s.obj)}, {self.tan(s.obj)}, "
+                    f"{name}, {text})", s.line)
+
+    def stmt_Assign(self, s, out, i):
+        out.emit(i, f"{s.target} = {self.atom(s.value)}; _t_{s.target} = {self.tan(s.value)}", s.line)
+
+    def stmt_Unpack(self, s, out, i):
+        n = len(s.targets)
+        out.emit(i, f"_fo_u = _fo_unpack(_fo_T, {self.atom(s.value)}, {self.tan(s.value)}, {n})", s.line)
+        comma = "," if n == 1 else ""
+        out.emit(i, f"{', '.join(s.targets)}{comma} = _fo_u[0]", s.line)
+        out.emit(i, f"{', '.join('_t_' + t for t in s.targets)}{comma} = _fo_u[1]", s.line)
+
+    def stmt_Native(self, s, out, i):
+        out.emit(i, f"{s.target} = {self.placeholder(s.expr, 'expr', s.line)}; _t_{s.target} = None", s.line)
+
+    def stmt_Passthrough(self, s, out, i):
+        out.emit(i, self.placeholder(s.stmt, "stmt", s.line), s.line)
+
+    def stmt_If(self, s, out, i):
+        out.emit(i, f"if {self.placeholder(s.test, 'expr', s.line)}:", s.line)
+        self.block(s.body, out, i + 1)
+        if s.orelse:
+            out.emit(i, "else:", s.line)
+            self.block(s.orelse, out, i + 1)
+
+    def stmt_For(self, s, out, i):
+        out.emit(i, f"for {s.target}, _t_{s.target} in _fo_iter(_fo_T, {self.atom(s.iter)}, {self.tan(s.iter)}):",
+                 s.line)
+        self.block(s.body, out, i + 1)
+        if s.exit_test is not None:
+            out.emit(i + 1, f"if {self.placeholder(s.exit_test, 'expr', s.line)}: break", s.line)
+
+    def stmt_While(self, s, out, i):
+        out.emit(i, f"while {self.placeholder(s.test, 'expr', s.line)}:", s.line)
+        self.block(s.body, out, i + 1)
+        if s.exit_test is not None:
+            out.emit(i + 1, f"if {self.placeholder(s.exit_test, 'expr', s.line)}: break", s.line)
+
+    def stmt_With(self, s, out, i):
+        with_node = ast.With(items=s.items, body=[ast.Pass()])
+        out.emit(i, f"with {self.placeholder(with_node, 'with')}:", s.line)
+        self.block(s.body, out, i + 1)
+
+    def stmt_Def(self, s, out, i):
+        if isinstance(s.node, ast.Lambda):
+            out.emit(i, f"{s.target} = {self.placeholder(s.node, 'expr')}", s.line)
+        else:
+            out.emit(i, self.placeholder(s.node, "stmt"), s.line)
+        captured = [n for n in s.captured if n in self.names]
+        # the closure's captured variables' tangents, read when it runs (as Python reads them), and
+        # the tangents of default values taken from local variables (lambda v=x: ...)
+        entries = [f"{n!r}: _t_{n}" for n in captured]
+        entries += [f"'__default__{p}': _t_{d}" for p, d in _default_names(s.node.args) if d in self.names]
+        getter = "lambda: {" + ", ".join(entries) + "}"
+        out.emit(i, f"_t_{s.target} = None; _fo_closure(_fo_T, {s.target}, {getter})", s.line)
+
+
+def _lin(terms):
+    """The tangent of a float expression: the sum of ``tangent * factor`` over non-None tangents."""
+    parts = []
+    for term in terms:
+        tan, factor = term[0], term[1]
+        negate = factor == "-" or (len(term) > 2 and term[2] == "-")
+        if tan == "None":
+            continue
+        factor = "" if factor in (None, "-") else " " + factor
+        parts.append(f"({'-' if negate else ''}{tan}{factor} if {tan} is not None else 0.0)")
+    return " + ".join(parts) if parts else "None"
+
+
+def _jvp_name(name):
+    return f"{name if name.isidentifier() else 'lambda'}__jvp"

@@ -1,0 +1,85 @@
+"""Tangent memory of one forward-mode evaluation: tangents of mutable values, by identity.
+
+In: arrays, lists, dicts and Python objects met while a ``jvp`` runs. Out: their
+tangents, such that every alias and every view sees the same tangent and an
+in-place write to any of them changes it for all.
+
+- An array's tangent is kept per *root buffer* (the array that owns the
+  memory): one tangent buffer with the root's layout. The tangent of any view
+  is the same view (offset, shape, strides) into that tangent buffer, so
+  ``y = x[1:]; y[0] = v`` changes the tangent of ``x`` too.
+- A list's tangent is a list of the items' tangents, a dict's a dict, a
+  Python object's a dict of its attributes' tangents. Items that are
+  themselves mutable are looked up by their own identity, never by the copy
+  stored in the container.
+
+``None`` is the zero tangent throughout. The table keeps the objects it was
+asked about alive, so identities are not reused while it lives.
+"""
+
+ARRAY_MEMORY = {}   # array type -> adapter (root, zeros, view, assign), registered by rules
+
+
+class TangentTable:
+    __slots__ = ("buffers", "objects", "__weakref__")
+
+    def __init__(self):
+        self.buffers = {}    # id(root) -> (root, tangent buffer)
+        self.objects = {}    # id(obj) -> (obj, tangent container)
+
+    # -- arrays ---------------------------------------------------------------
+    def array(self, x, memory):
+        """The tangent of array ``x`` (a view into its root's tangent buffer), or None."""
+        root = memory.root(x)
+        entry = self.buffers.get(id(root))
+        if entry is None:
+            return None
+        return entry[1] if x is root else memory.view(entry[1], root, x)
+
+    def has_array(self, x, memory):
+        return id(memory.root(x)) in self.buffers
+
+    def array_for_write(self, x, memory):
+        """The tangent of ``x``, created as zeros (for its whole root buffer) if it had none;
+        None for arrays that cannot carry a derivative (integers)."""
+        root = memory.root(x)
+        entry = self.buffers.get(id(root))
+        if entry is None:
+            buf = memory.zeros(root)
+            if buf is None:
+                return None
+            entry = (root, buf)
+            self.buffers[id(root)] = entry
+        return entry[1] if x is root else memory.view(entry[1], root, x)
+
+    def set_array(self, x, tangent, memory):
+        """Record ``tangent`` as the tangent of array ``x`` (a fresh result or an input)."""
+        if tangent is None:
+            return
+        target = self.array_for_write(x, memory)
+        if target is not None:
+            memory.assign(target, tangent)
+
+    # -- containers and objects ---------------------------------------------------
+    def container(self, obj):
+        entry = self.objects.get(id(obj))
+        return None if entry is None else entry[1]
+
+    def set_container(self, obj, tangent):
+        self.objects[id(obj)] = (obj, tangent)
+
+    def list_for_write(self, lst):
+        entry = self.objects.get(id(lst))
+        if entry is None or len(entry[1]) != len(lst):
+            old = entry[1] if entry is not None else []
+            t = list(old[:len(lst)]) + [None] * (len(lst) - len(old))
+            self.objects[id(lst)] = (lst, t)
+            return t
+        return entry[1]
+
+    def dict_for_write(self, obj):
+        entry = self.objects.get(id(obj))
+        if entry is None:
+            entry = (obj, {})
+            self.objects[id(obj)] = entry
+        return entry[1]

@@ -1,0 +1,102 @@
+"""Turn a Python function into its forward-mode (tangent) function, once, and cache it.
+
+In: a function object. Out: ``jvp_of(fn)`` -> ``(jvp_function, layout)``, where
+``jvp_function(T, tangents_by_parameter, closure_tangents, *args, **kwargs)``
+returns ``(out, tangent)`` and ``layout`` says how call arguments bind to
+parameters. Compiled once per (code object, rules version), like reverse mode;
+the frontend (source, fence, core form) is shared with reverse mode.
+"""
+
+import threading
+import types
+
+from ..frontend import fence
+from ..frontend.normalize import normalize
+from ..frontend.source import function_source
+from ..reverse.transform import _parse_with_user_lines, _show_placeholders
+from ..rules.registry import REGISTRY
+from .codegen import HELPERS, ForwardCodegen
+
+_code_cache = {}
+_lock = threading.RLock()
+ATTR = "__morula_forward__"
+
+
+class Compiled:
+    __slots__ = ("code", "freevars", "generated", "function", "helper_cells", "layout")
+
+    def __init__(self, code, generated, function, helper_cells, layout):
+        self.code = code
+        self.generated = generated
+        self.function = function
+        self.freevars = code.co_freevars
+        self.helper_cells = helper_cells
+        self.layout = layout
+
+
+def compile_function(fn):
+    from . import runtime
+    code_object, version = fn.__code__, REGISTRY.version
+    key = id(code_object)
+    cached = _code_cache.get(key)
+    if cached is not None and cached[0] is code_object and cached[1] == version:
+        return cached[2]
+    with _lock:
+        info = function_source(fn)
+        fence.check(info.node, info.filename, info.lines)
+        core_fn = normalize(info, fn)
+        generated = ForwardCodegen(core_fn).generate()
+        module = _parse_with_user_lines(generated, info.filename)
+        code = compile(module, info.filename, "exec")
+        namespace = {}
+        exec(code, fn.__globals__, namespace)
+        factory = namespace["__mo_factory__"]
+        helpers = runtime.helper_values(generated.op_names)
+        ops = sorted(generated.op_names)
+        args = [helpers[h] for h in HELPERS] + [helpers[f"_fo_op_{o}"] for o in ops] + [None] * len(core_fn.freevars)
+        prototype = factory(*args)
+        cells = dict(zip(prototype.__code__.co_freevars, prototype.__closure__ or ()))
+        a = core_fn.args
+        layout = ([p.arg for p in a.posonlyargs + a.args], a.vararg.arg if a.vararg else None,
+                  {p.arg for p in a.kwonlyargs}, a.kwarg.arg if a.kwarg else None)
+        entry = Compiled(prototype.__code__, generated, core_fn, cells, layout)
+        _code_cache[key] = (code_object, version, entry)
+        return entry
+
+
+def jvp_of(fn):
+    """``(jvp_function, layout)`` for ``fn``, built once per function object."""
+    cached = fn.__dict__.get(ATTR)
+    version = REGISTRY.version
+    if cached is not None and cached[0] == version and cached[2] is fn.__code__:
+        return cached[1], cached[3]
+    entry = compile_function(fn)
+    closure = None
+    if entry.freevars:
+        user_cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+        closure = tuple(user_cells[name] if name in user_cells else entry.helper_cells[name]
+                        for name in entry.freevars)
+    jvp_fn = types.FunctionType(entry.code, fn.__globals__, entry.code.co_name, fn.__defaults__, closure)
+    if fn.__kwdefaults__:
+        jvp_fn.__kwdefaults__ = dict(fn.__kwdefaults__)
+    try:
+        fn.__dict__[ATTR] = (version, jvp_fn, fn.__code__, entry.layout)
+    except (AttributeError, TypeError):
+        pass
+    return jvp_fn, entry.layout
+
+
+def generated_source(fn):
+    """Readable forward-mode code of ``fn`` with the user's lines as comments."""
+    entry = compile_function(fn)
+    generated = entry.generated
+    info = entry.function.source
+    out, last = [], None
+    for number, text in enumerate(generated.text.splitlines(), start=1):
+        line = generated.line_map.get(number)
+        if line != last and line is not None:
+            indent = text[: len(text) - len(text.lstrip())]
+            out.append(f"{indent}# line {line}: {info.line(line).strip()}")
+            last = line
+        out.append(_show_placeholders(text, generated.placeholders))
+    return "\n".join(out) + "\n"

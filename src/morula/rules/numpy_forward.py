@@ -1,0 +1,563 @@
+"""Forward rules for NumPy, and NumPy's place in forward mode's tangent memory.
+
+In: nothing (importing registers). Out:
+- the tangent memory adapter for ``np.ndarray`` (``forward.table``): a view's
+  tangent is the same view into its root buffer's tangent;
+- the vector-space adapter the derived forward rules use (``forward.derived``);
+- forward rules, most derived from declarations shared with reverse mode:
+  every function in ``numpy_elementwise.ELEMENTWISE`` (and SciPy's special
+  functions registered through the same helpers) from its derivative
+  ``d(x, y)``; ``linear`` functions (shape functions, reductions that are sums,
+  FFTs, indexing) from the function itself; ``multilinear`` products (matmul,
+  dot, einsum, ...) from the product rule; explicit rules for ``where``,
+  ``clip``, the common ``linalg`` functions and in-place writers. Every other
+  reverse rule gets the exact derived forward rule (one pullback per output
+  element).
+"""
+
+import operator
+
+import numpy as np
+
+from ..forward import derived
+from ..forward import runtime as fr
+from ..forward.derived import FRULES, attach
+from ..forward.table import ARRAY_MEMORY
+from . import numpy_elementwise as E
+from .numpy_vspace import as_operand, nan_safe_product
+from .registry import REGISTRY
+
+
+# --------------------------------------------------------------------------- tangent memory
+
+class NumpyMemory:
+    @staticmethod
+    def root(x):
+        base = x
+        while True:
+            b = base.base
+            if not isinstance(b, np.ndarray):
+                return base
+            base = b
+
+    @staticmethod
+    def zeros(root):
+        if root.dtype.kind not in "fc":
+            return None
+        return np.zeros(root.shape, root.dtype, order="F" if root.flags.f_contiguous and not root.flags.c_contiguous
+                        else "C")
+
+    @staticmethod
+    def view(buf, root, x):
+        if x.dtype.kind not in "fc":
+            return None
+        if not (root.flags.c_contiguous or root.flags.f_contiguous):
+            raise NotImplementedError("forward mode: views of arrays that own non-contiguous memory")
+        offset = x.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+        flat = buf.reshape(-1, order="A")
+        if x.dtype != buf.dtype:
+            flat = flat.view(np.uint8)   # .real/.imag of a complex root: the same bytes as floats
+        return np.ndarray(x.shape, x.dtype, buffer=flat, offset=offset, strides=x.strides)
+
+    @staticmethod
+    def assign(target, value):
+        if value is None:
+            target[...] = 0
+            return
+        if target.dtype.kind != "c" and np.iscomplexobj(value):
+            value = np.real(value)
+        target[...] = value
+
+    @staticmethod
+    def setitem(target, index, value, primal=None):
+        if value is None:
+            target[index] = 0
+            return
+        if isinstance(value, (list, tuple)):
+            value = np.asarray(dense(primal, value) if primal is not None else value)
+        if target.dtype.kind != "c" and np.iscomplexobj(value):
+            value = np.real(value)
+        target[index] = value
+
+
+ARRAY_MEMORY[np.ndarray] = NumpyMemory
+
+
+class NumpySpace:
+    @staticmethod
+    def inexact(x):
+        return x.dtype.kind in "fc"
+
+    @staticmethod
+    def size(x):
+        return int(np.size(x))
+
+    @staticmethod
+    def is_complex(x):
+        return np.iscomplexobj(x)
+
+    @staticmethod
+    def basis(x, j, part):
+        e = np.zeros(np.shape(x), dtype=np.result_type(x.dtype, np.float64) if x.dtype.kind == "f" else x.dtype)
+        e.reshape(-1)[j] = part if np.iscomplexobj(e) else part.real
+        e = e.astype(x.dtype, copy=False)
+        return e if isinstance(x, np.ndarray) else e[()]
+
+    @staticmethod
+    def from_flat(x, flat):
+        t = np.array(flat).reshape(np.shape(x))
+        if not np.iscomplexobj(x):
+            t = t.real
+        t = t.astype(x.dtype, copy=False)
+        return t if isinstance(x, np.ndarray) else t[()]
+
+    @staticmethod
+    def fingerprint(x):
+        import zlib
+        if not isinstance(x, np.ndarray) or x.dtype.hasobject:
+            return None
+        return zlib.adler32(np.ascontiguousarray(x).view(np.uint8).reshape(-1)) if x.size else 0
+
+    @staticmethod
+    def inner(c, t):
+        c, t = np.asarray(c), np.asarray(t)
+        if c.shape != t.shape:
+            c, t = np.broadcast_arrays(c, t)
+        return float(np.real(np.vdot(c, t)))
+
+
+derived.VSPACE.append((lambda x: isinstance(x, (np.ndarray, np.generic)), NumpySpace))
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _sum(*terms):
+    out = None
+    for t in terms:
+        if t is not None:
+            out = t if out is None else out + t
+    return out
+
+
+def _inexact(x):
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None:
+        return dtype.kind in "fc"
+    return isinstance(x, (float, complex))
+
+
+def dense(x, tx):
+    """The tangent of ``x`` with zeros in place of ``None`` (nested lists/tuples of numbers/arrays)."""
+    if isinstance(x, (list, tuple)):
+        items = list(tx) if tx is not None else [None] * len(x)
+        return type(x)(dense(v, t) for v, t in zip(x, items)) if type(x) in (list, tuple) \
+            else [dense(v, t) for v, t in zip(x, items)]
+    if tx is not None:
+        return tx
+    if isinstance(x, (np.ndarray, np.generic)):
+        return np.zeros(np.shape(x), x.dtype if x.dtype.kind in "fc" else float)
+    if isinstance(x, complex):
+        return 0j
+    if isinstance(x, (float, int, bool)):
+        return 0.0
+    return x
+
+
+def _on_function(fn, forward):
+    rule = REGISTRY.functions.get(fn)
+    if rule is not None:
+        attach(rule, forward)
+    else:
+        FRULES[fn] = forward
+
+
+def _on_method(name, forward, cls=np.ndarray):
+    rule = REGISTRY.methods.get((cls, name))
+    if rule is not None:
+        attach(rule, forward)
+
+
+def _on_attribute(name, forward, cls=np.ndarray):
+    rule = REGISTRY.attributes.get((cls, name))
+    if rule is not None:
+        attach(rule, forward)
+
+
+def linear_frule(fn, argnums=(0,), name=None):
+    """``fn`` is linear in the arguments at ``argnums`` (the others are held fixed)."""
+    def linear_forward(T, args, targs, kwargs):
+        out = fn(*args, **kwargs)
+        if not any(i < len(targs) and targs[i] is not None for i in argnums) or not _holds_inexact(out):
+            return out, None
+        targ = list(args)
+        for i in argnums:
+            if i < len(args):
+                targ[i] = dense(args[i], targs[i])
+        return out, fn(*targ, **kwargs)
+    linear_forward.__name__ = f"{name or getattr(fn, '__name__', 'fn')}_linear_frule"
+    return linear_forward
+
+
+def _holds_inexact(out):
+    if isinstance(out, (list, tuple)):
+        return any(_holds_inexact(o) for o in out)
+    return _inexact(out)
+
+
+def multilinear_frule(fn, argnums=(0, 1), name=None):
+    """``fn`` is linear in each argument at ``argnums`` separately (products): the product rule."""
+    def multilinear_forward(T, args, targs, kwargs):
+        out = fn(*args, **kwargs)
+        terms = []
+        for i in argnums:
+            if i < len(targs) and targs[i] is not None:
+                targ = list(args)
+                targ[i] = dense(args[i], targs[i])
+                terms.append(fn(*targ, **kwargs))
+        if not terms or not _holds_inexact(out):
+            return out, None
+        return out, _sum(*terms)
+    multilinear_forward.__name__ = f"{name or getattr(fn, '__name__', 'fn')}_multilinear_frule"
+    return multilinear_forward
+
+
+def _method(name):
+    def call(self, *args, **kwargs):
+        return getattr(self, name)(*args, **kwargs)
+    call.__name__ = name
+    return call
+
+
+# --------------------------------------------------------------------------- elementwise (shared declarations)
+
+def _elementwise_frule(fn, spec):
+    kind = spec[0]
+    if kind == "unary":
+        derivative = spec[1]
+
+        def unary_frule(T, args, targs, kwargs):
+            x = args[0]
+            y = fn(*args, **kwargs)
+            tx = targs[0] if targs else None
+            if tx is None or not _inexact(y):
+                return y, None
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                d = derivative(as_operand(x), y)
+            return y, nan_safe_product(tx, d)
+        unary_frule.__name__ = f"{getattr(fn, '__name__', 'fn')}_frule"
+        return unary_frule
+    d1, d2 = spec[1], spec[2]
+
+    def binary_frule(T, args, targs, kwargs):
+        x1, x2 = args[0], args[1]
+        y = fn(*args, **kwargs)
+        t1 = targs[0] if len(targs) > 0 else None
+        t2 = targs[1] if len(targs) > 1 else None
+        if (t1 is None and t2 is None) or not _inexact(y):
+            return y, None
+        u1, u2 = as_operand(x1), as_operand(x2)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            a = nan_safe_product(t1, d1(u1, u2, y)) if t1 is not None else None
+            b = nan_safe_product(t2, d2(u1, u2, y)) if t2 is not None else None
+        return y, _sum(a, b)
+    binary_frule.__name__ = f"{getattr(fn, '__name__', 'fn')}_frule"
+    return binary_frule
+
+
+def _declared(fn, rule):
+    """Forward rules from declarations made after this module loaded (SciPy's special functions)."""
+    spec = E.ELEMENTWISE.get(fn)
+    if spec is not None:
+        return _elementwise_frule(fn, spec)
+    return None
+
+
+derived.DECLARATIONS.append(_declared)
+
+
+def _absolute_frule(T, args, targs, kwargs):
+    x = args[0]
+    y = np.absolute(*args, **kwargs)
+    tx = targs[0]
+    if tx is None or not _inexact(y):
+        return y, None
+    if np.iscomplexobj(x):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = np.real(np.conj(x) * tx) / np.where(y == 0, 1, y)
+        return y, np.where(y == 0, 0, t)
+    return y, tx * np.sign(x)
+
+
+def _where_frule(T, args, targs, kwargs):
+    if len(args) == 1:
+        return np.where(*args), None
+    c, x, y = args
+    out = np.where(c, x, y)
+    if (targs[1] is None and targs[2] is None) or not _inexact(out):
+        return out, None
+    return out, np.where(c, dense(x, targs[1]), dense(y, targs[2]))
+
+
+def _clip_parts(a, lo, hi, ta, tlo, thi):
+    t = dense(a, ta) if ta is not None else np.zeros(np.shape(a))
+    if lo is not None:
+        t = np.where(np.asarray(a) < lo, dense(lo, tlo) if tlo is not None else 0.0, t)
+    if hi is not None:
+        t = np.where(np.asarray(a) > hi, dense(hi, thi) if thi is not None else 0.0, t)
+    return t
+
+
+def _clip_frule(T, args, targs, kwargs):
+    a = args[0]
+    lo = args[1] if len(args) > 1 else kwargs.get("a_min", kwargs.get("min"))
+    hi = args[2] if len(args) > 2 else kwargs.get("a_max", kwargs.get("max"))
+    out = np.clip(a, lo, hi)
+    tl = [targs[i] if i < len(targs) else None for i in range(3)]
+    if all(t is None for t in tl) or not _inexact(out):
+        return out, None
+    return out, _clip_parts(a, lo, hi, *tl)
+
+
+def _ndarray_clip_frule(T, args, targs, kwargs):
+    return _clip_frule(T, args, targs, kwargs)
+
+
+# --------------------------------------------------------------------------- linalg
+
+def _inv_frule(T, args, targs, kwargs):
+    a = args[0]
+    y = np.linalg.inv(a)
+    if targs[0] is None:
+        return y, None
+    return y, -(y @ targs[0] @ y)
+
+
+def _solve_frule(T, args, targs, kwargs):
+    a, b = args
+    x = np.linalg.solve(a, b)
+    ta, tb = targs
+    if ta is None and tb is None:
+        return x, None
+    vector = np.ndim(b) == 1 or (np.ndim(b) == np.ndim(a) - 1)
+    xm = x[..., None] if vector else x
+    rhs = -(ta @ xm) if ta is not None else 0
+    if tb is not None:
+        rhs = rhs + (tb[..., None] if vector else tb)
+    t = np.linalg.solve(a, rhs)
+    return x, t[..., 0] if vector else t
+
+
+def _det_frule(T, args, targs, kwargs):
+    a = args[0]
+    d = np.linalg.det(a)
+    if targs[0] is None:
+        return d, None
+    return d, d * np.trace(np.linalg.solve(a, targs[0]), axis1=-2, axis2=-1)
+
+
+def _slogdet_frule(T, args, targs, kwargs):
+    a = args[0]
+    out = np.linalg.slogdet(a)
+    if targs[0] is None:
+        return out, None
+    tr = np.trace(np.linalg.solve(a, targs[0]), axis1=-2, axis2=-1)
+    if np.iscomplexobj(a):
+        return out, (out[0] * 1j * np.imag(tr), np.real(tr))
+    return out, (np.zeros_like(out[0]), tr)
+
+
+def _cholesky_frule(T, args, targs, kwargs):
+    a = args[0]
+    L = np.linalg.cholesky(a, **kwargs)
+    ta = targs[0]
+    if ta is None:
+        return L, None
+    if kwargs.get("upper"):
+        raise NotImplementedError("forward mode: cholesky(upper=True)")
+    ta = 0.5 * (ta + np.swapaxes(ta, -1, -2).conj())
+    linv = np.linalg.inv(L)
+    inner = linv @ ta @ np.swapaxes(linv, -1, -2).conj()
+    phi = np.tril(inner)
+    n = phi.shape[-1]
+    idx = np.arange(n)
+    phi[..., idx, idx] *= 0.5
+    return L, L @ phi
+
+
+def _eigh_frule(T, args, targs, kwargs):
+    a = args[0]
+    out = np.linalg.eigh(a, **kwargs)
+    ta = targs[0]
+    if ta is None:
+        return out, None
+    w, v = out
+    ta = 0.5 * (ta + np.swapaxes(ta, -1, -2).conj())
+    vh = np.swapaxes(v, -1, -2).conj()
+    m = vh @ ta @ v
+    tw = np.real(np.diagonal(m, axis1=-2, axis2=-1))
+    gap = w[..., None, :] - w[..., :, None]
+    with np.errstate(divide="ignore"):
+        f = np.where(gap == 0, 0.0, 1.0 / np.where(gap == 0, 1.0, gap))
+    tv = v @ (f * m)
+    return out, type(out)(tw, tv) if hasattr(out, "_fields") else (tw, tv)
+
+
+def _eigvalsh_frule(T, args, targs, kwargs):
+    out, t = _eigh_frule(T, args, targs, kwargs)
+    w = np.linalg.eigvalsh(*args, **kwargs)
+    return w, (t[0] if t is not None else None)
+
+
+# --------------------------------------------------------------------------- in-place writers
+
+def _copyto_frule(T, args, targs, kwargs):
+    dst, src = args[0], args[1]
+    where = kwargs.get("where", True)
+    tsrc = targs[1]
+    if tsrc is None and not T.has_array(dst, NumpyMemory):
+        np.copyto(dst, src, **kwargs)
+        return None, None
+    target = T.array_for_write(dst, NumpyMemory)
+    np.copyto(dst, src, **kwargs)
+    if target is not None:
+        np.copyto(target, dense(src, tsrc) if tsrc is not None else 0.0, casting="unsafe", where=where)
+    return None, None
+
+
+def _fill_diagonal_frule(T, args, targs, kwargs):
+    a, val = args[0], args[1]
+    wrap = args[2] if len(args) > 2 else kwargs.get("wrap", False)
+    tval = targs[1] if len(targs) > 1 else None
+    if tval is None and not T.has_array(a, NumpyMemory):
+        np.fill_diagonal(a, val, wrap=wrap)
+        return None, None
+    target = T.array_for_write(a, NumpyMemory)
+    np.fill_diagonal(a, val, wrap=wrap)
+    if target is not None:
+        np.fill_diagonal(target, dense(val, tval) if tval is not None else 0.0, wrap=wrap)
+    return None, None
+
+
+def _fill_frule(T, args, targs, kwargs):
+    x, value = args
+    tv = targs[1]
+    if tv is None and not T.has_array(x, NumpyMemory):
+        x.fill(value)
+        return None, None
+    target = T.array_for_write(x, NumpyMemory)
+    x.fill(value)
+    if target is not None:
+        target.fill(tv if tv is not None else 0)
+    return None, None
+
+
+def _ufunc_at_frule(T, args, targs, kwargs):
+    ufunc, x, index = args[0], args[1], args[2]
+    values = args[3:]
+    tvalues = targs[3:]
+    if ufunc not in (np.add, np.subtract):
+        if all(t is None for t in tvalues) and not T.has_array(x, NumpyMemory):
+            ufunc.at(x, index, *values)
+            return None, None
+        raise NotImplementedError(f"forward mode: np.{ufunc.__name__}.at (only add.at and subtract.at)")
+    target = T.array_for_write(x, NumpyMemory) if any(t is not None for t in tvalues) else None
+    ufunc.at(x, index, *values)
+    if target is not None and tvalues and tvalues[0] is not None:
+        ufunc.at(target, index, tvalues[0])
+    return None, None
+
+
+# --------------------------------------------------------------------------- registration
+
+def _register():
+    for fn, spec in list(E.ELEMENTWISE.items()):
+        _on_function(fn, _elementwise_frule(fn, spec))
+    _on_function(np.absolute, _absolute_frule)
+    _on_function(np.where, _where_frule)
+    _on_function(np.clip, _clip_frule)
+    _on_method("clip", _ndarray_clip_frule)
+
+    linear0 = [np.reshape, np.transpose, np.squeeze, np.expand_dims, np.ravel, np.moveaxis, np.swapaxes,
+               np.rollaxis, np.broadcast_to, np.flip, np.fliplr, np.flipud, np.roll, np.rot90, np.tile,
+               np.repeat, np.diagonal, np.diag, np.diagflat, np.trace, np.tril, np.triu, np.real, np.imag,
+               np.conjugate, np.sum, np.mean, np.cumsum, np.diff, np.take, np.take_along_axis,
+               np.atleast_1d, np.atleast_2d, np.atleast_3d, np.asarray, np.array, np.asanyarray,
+               np.ascontiguousarray, np.asfortranarray, np.copy, np.concatenate, np.stack, np.hstack,
+               np.vstack, np.dstack, np.column_stack, np.split, np.array_split, np.hsplit, np.vsplit,
+               np.dsplit, np.fft.fftshift, np.fft.ifftshift, np.matrix_transpose, np.linalg.diagonal,
+               np.linalg.trace, np.float64, np.float32, np.complex128, np.complex64,
+               np.float16, np.longdouble]
+    for name in ("row_stack", "unstack", "cumulative_sum"):
+        if hasattr(np, name):
+            linear0.append(getattr(np, name))
+    for name in ("fft", "ifft", "fft2", "ifft2", "fftn", "ifftn", "rfft", "irfft", "rfft2", "irfft2",
+                 "rfftn", "irfftn", "hfft", "ihfft"):
+        linear0.append(getattr(np.fft, name))
+    for fn in linear0:
+        _on_function(fn, linear_frule(fn))
+    _on_function(np.compress, linear_frule(np.compress, (1,)))
+    _on_function(np.extract, linear_frule(np.extract, (1,)))
+    _on_function(np.append, linear_frule(np.append, (0, 1)))
+    _on_function(np.broadcast_arrays, linear_frule(np.broadcast_arrays, tuple(range(32))))
+    _on_function(np.trapezoid, linear_frule(np.trapezoid, (0,))) if hasattr(np, "trapezoid") else None
+    FRULES[operator.getitem] = linear_frule(operator.getitem, (0,), "getitem")
+
+    for fn in (np.matmul, np.dot, np.inner, np.outer, np.vdot, np.kron, np.cross):
+        _on_function(fn, multilinear_frule(fn))
+    _on_function(np.tensordot, multilinear_frule(np.tensordot))
+    for name in ("vecdot", "matvec", "vecmat"):
+        if hasattr(np, name):
+            _on_function(getattr(np, name), multilinear_frule(getattr(np, name)))
+
+    def einsum_forward(T, args, targs, kwargs):
+        operands = [i for i, a in enumerate(args) if not isinstance(a, str)]
+        return multilinear_frule(np.einsum, tuple(operands), "einsum")(T, args, targs, kwargs)
+    _on_function(np.einsum, einsum_forward)
+
+    def multi_dot_forward(T, args, targs, kwargs):
+        arrays = list(args[0])
+        out = np.linalg.multi_dot(arrays, **kwargs)
+        tans = list(targs[0]) if targs[0] is not None else [None] * len(arrays)
+        terms = []
+        for i, t in enumerate(tans):
+            if t is not None:
+                terms.append(np.linalg.multi_dot(arrays[:i] + [t] + arrays[i + 1:]))
+        return out, _sum(*terms)
+    _on_function(np.linalg.multi_dot, multi_dot_forward)
+
+    _on_function(np.linalg.inv, _inv_frule)
+    _on_function(np.linalg.solve, _solve_frule)
+    _on_function(np.linalg.det, _det_frule)
+    _on_function(np.linalg.slogdet, _slogdet_frule)
+    _on_function(np.linalg.cholesky, _cholesky_frule)
+    _on_function(np.linalg.eigh, _eigh_frule)
+    _on_function(np.linalg.eigvalsh, _eigvalsh_frule)
+    _on_function(np.copyto, _copyto_frule)
+    _on_function(np.fill_diagonal, _fill_diagonal_frule)
+
+    for name in ("reshape", "transpose", "squeeze", "ravel", "flatten", "swapaxes", "diagonal", "sum", "mean",
+                 "cumsum", "trace", "take", "repeat", "conj", "conjugate", "copy", "astype", "compress"):
+        argnums = (1,) if name == "compress" else (0,)
+        _on_method(name, linear_frule(_method(name), argnums, f"ndarray.{name}"))
+    _on_method("dot", multilinear_frule(_method("dot"), (0, 1), "ndarray.dot"))
+    for name in ("T", "mT", "real", "imag"):
+        def attribute_forward(T, args, targs, kwargs, _name=name):
+            x = args[0]
+            out = getattr(x, _name)
+            if targs[0] is None or not _inexact(out):
+                return out, None
+            return out, getattr(dense(x, targs[0]), _name)
+        _on_attribute(name, attribute_forward)
+    for name in ("real", "imag"):
+        def scalar_attribute_forward(T, args, targs, kwargs, _name=name):
+            x = args[0]
+            out = getattr(x, _name)
+            return out, (getattr(targs[0], _name) if targs[0] is not None else None)
+        _on_attribute(name, scalar_attribute_forward, np.generic)
+    _on_method("fill", _fill_frule)
+    rule = REGISTRY.methods.get((np.ufunc, "at"))
+    if rule is not None:
+        attach(rule, _ufunc_at_frule)
+
+
+_register()
