@@ -185,6 +185,10 @@ def check_rule(rule, fn, args, kwargs=None, wrt=None, eps=1e-6, rtol=1e-6, atol=
             assert abs(lhs - rhs) <= atol + rtol * scale, (
                 f"argument {i}: <dy, J v> = {lhs!r} but <pullback(dy), v> = {rhs!r}"
             )
+    # forward mode: the same rule's forward counterpart satisfies the inner-product identity
+    from morula.testing import check_forward_rule
+    check_forward_rule(rule, fn, args, kwargs, dy, cts, np.random.default_rng(7), rtol=max(rtol, 1e-6),
+                       atol=max(atol, 1e-8))
     return cts
 
 

@@ -171,3 +171,12 @@ def test_operators_are_nan_safe(f):
         warnings.simplefilter("ignore", RuntimeWarning)
         g = mo.grad(f)(X.copy())
     assert np.all(np.isfinite(g)), g
+
+
+def test_a_nan_elsewhere_does_not_mask_finite_cotangents_of_scans():
+    # cumprod mixes cotangents along its axis: a NaN in another lane once zeroed x[0, 0]'s
+    # cotangent, because the zero-cotangent mask was applied to the whole array
+    import morula as mo
+    x = np.array([[1.0, np.nan, 3.0, -0.5], [2.0, 1.5, -1.0, 0.3]])
+    g = mo.vjp(lambda a: np.cumprod(a, axis=0), x)[1](np.array([[0.0, 0, 0, 0], [1.0, 0, 0, 0]]))[0]
+    np.testing.assert_allclose(g[:, 0], [2.0, 1.0])

@@ -86,8 +86,11 @@ def record(T, out, tout):
     t = type(out)
     if t in _IMMUTABLE:
         return tout if t is float or t is complex else (tout if tout is not None and t is not int and t is not bool else None)
-    if t is tuple:
-        return tout
+    if isinstance(out, tuple):
+        if tout is None:
+            return None
+        items = tout.fields.values() if isinstance(tout, _tangents.ObjectCotangent) else tout
+        return tuple(record(T, v, c) for v, c in zip(out, items))
     memory = ARRAY_MEMORY.get(t)
     if memory is not None:
         if tout is not None and not T.has_array(out, memory):

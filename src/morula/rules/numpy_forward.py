@@ -44,20 +44,23 @@ class NumpyMemory:
     def zeros(root):
         if root.dtype.kind not in "fc":
             return None
-        return np.zeros(root.shape, root.dtype, order="F" if root.flags.f_contiguous and not root.flags.c_contiguous
-                        else "C")
+        if root.flags.c_contiguous:
+            return np.zeros(root.shape, root.dtype)
+        if root.flags.f_contiguous:
+            return np.zeros(root.shape, root.dtype, order="F")
+        # memory owned with unusual strides: a zero buffer over the same byte extent, same strides
+        low, high = _byte_bounds(root)
+        extent = np.zeros((high - low) // root.itemsize, root.dtype)
+        start = (root.__array_interface__["data"][0] - low) // root.itemsize
+        return np.lib.stride_tricks.as_strided(extent[start:], root.shape, root.strides, writeable=True)
 
     @staticmethod
     def view(buf, root, x):
         if x.dtype.kind not in "fc":
             return None
-        if not (root.flags.c_contiguous or root.flags.f_contiguous):
-            raise NotImplementedError("forward mode: views of arrays that own non-contiguous memory")
-        offset = x.__array_interface__["data"][0] - root.__array_interface__["data"][0]
-        flat = buf.reshape(-1, order="A")
-        if x.dtype != buf.dtype:
-            flat = flat.view(np.uint8)   # .real/.imag of a complex root: the same bytes as floats
-        return np.ndarray(x.shape, x.dtype, buffer=flat, offset=offset, strides=x.strides)
+        address = buf.__array_interface__["data"][0] + (x.__array_interface__["data"][0]
+                                                         - root.__array_interface__["data"][0])
+        return _array_at(address, x, buf)
 
     @staticmethod
     def assign(target, value):
@@ -78,6 +81,32 @@ class NumpyMemory:
         if target.dtype.kind != "c" and np.iscomplexobj(value):
             value = np.real(value)
         target[index] = value
+
+
+class _Memory:
+    """An ``__array_interface__`` for NumPy to build a view from (``owner`` keeps the memory alive)."""
+
+    def __init__(self, interface, owner):
+        self.__array_interface__ = interface
+        self.base = owner
+
+
+def _array_at(address, like, owner):
+    """A writeable array with ``like``'s shape, strides and dtype whose data start at ``address``
+    (inside ``owner``'s memory): the tangent of a view is the same view of the tangent buffer."""
+    interface = {"data": (address, False), "shape": like.shape, "strides": like.strides,
+                 "typestr": like.dtype.str, "version": 3}
+    if like.dtype.fields is not None:
+        interface["descr"] = like.dtype.descr
+    return np.asarray(_Memory(interface, owner))
+
+
+def _byte_bounds(a):
+    try:
+        from numpy.lib.array_utils import byte_bounds
+    except ImportError:   # NumPy < 2
+        byte_bounds = np.byte_bounds
+    return byte_bounds(a)
 
 
 ARRAY_MEMORY[np.ndarray] = NumpyMemory
@@ -123,7 +152,8 @@ class NumpySpace:
         c, t = np.asarray(c), np.asarray(t)
         if c.shape != t.shape:
             c, t = np.broadcast_arrays(c, t)
-        return float(np.real(np.vdot(c, t)))
+        with np.errstate(invalid="ignore"):   # 0 * nan := 0, as in the pullbacks
+            return float(np.real(np.sum(np.where((c == 0) | (t == 0), 0, np.conj(c) * t))))
 
 
 derived.VSPACE.append((lambda x: isinstance(x, (np.ndarray, np.generic)), NumpySpace))
@@ -183,8 +213,9 @@ def _on_attribute(name, forward, cls=np.ndarray):
         attach(rule, forward)
 
 
-def linear_frule(fn, argnums=(0,), name=None):
-    """``fn`` is linear in the arguments at ``argnums`` (the others are held fixed)."""
+def linear_frule(fn, argnums=(0,), name=None, zero=()):
+    """``fn`` is linear in the arguments at ``argnums`` (the others are held fixed); positions in
+    ``zero`` hold an additive constant (``initial=``) that the tangent leaves out."""
     def linear_forward(T, args, targs, kwargs):
         out = fn(*args, **kwargs)
         if not any(i < len(targs) and targs[i] is not None for i in argnums) or not _holds_inexact(out):
@@ -193,6 +224,11 @@ def linear_frule(fn, argnums=(0,), name=None):
         for i in argnums:
             if i < len(args):
                 targ[i] = dense(args[i], targs[i])
+        for i in zero:
+            if i < len(targ) and isinstance(targ[i], (int, float, complex, np.generic)):
+                targ[i] = 0
+        if kwargs.get("initial") is not None:
+            kwargs = dict(kwargs, initial=0)   # sum(x, initial=c) is affine: its tangent has no c
         return out, fn(*targ, **kwargs)
     linear_forward.__name__ = f"{name or getattr(fn, '__name__', 'fn')}_linear_frule"
     return linear_forward
@@ -243,7 +279,7 @@ def _elementwise_frule(fn, spec):
                 return y, None
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 d = derivative(as_operand(x), y)
-            return y, nan_safe_product(tx, d)
+            return y, nan_safe_product(as_operand(tx), d)
         unary_frule.__name__ = f"{getattr(fn, '__name__', 'fn')}_frule"
         return unary_frule
     d1, d2 = spec[1], spec[2]
@@ -257,8 +293,8 @@ def _elementwise_frule(fn, spec):
             return y, None
         u1, u2 = as_operand(x1), as_operand(x2)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            a = nan_safe_product(t1, d1(u1, u2, y)) if t1 is not None else None
-            b = nan_safe_product(t2, d2(u1, u2, y)) if t2 is not None else None
+            a = nan_safe_product(as_operand(dense(x1, t1)), d1(u1, u2, y)) if t1 is not None else None
+            b = nan_safe_product(as_operand(dense(x2, t2)), d2(u1, u2, y)) if t2 is not None else None
         return y, _sum(a, b)
     binary_frule.__name__ = f"{getattr(fn, '__name__', 'fn')}_frule"
     return binary_frule
@@ -322,6 +358,39 @@ def _ndarray_clip_frule(T, args, targs, kwargs):
     return _clip_frule(T, args, targs, kwargs)
 
 
+def _trapezoid_frule(T, args, targs, kwargs):
+    """``trapezoid(y, x, dx, axis)``: linear in ``y``, and in the spacing (``x``, or ``dx`` without ``x``)."""
+    full = list(args) + [None, 1.0, -1][len(args) - 1:]
+    y, x, dx, axis = full[:4]
+    ty, tx, tdx = (list(targs) + [None, None, None])[:3]
+    out = np.trapezoid(*args, **kwargs)
+    terms = []
+    if ty is not None:
+        terms.append(np.trapezoid(dense(y, ty), x, dx, axis))
+    if x is not None and tx is not None:
+        terms.append(np.trapezoid(y, dense(x, tx), dx, axis))
+    if x is None and tdx is not None:
+        terms.append(np.trapezoid(y, None, tdx, axis))
+    return out, _sum(*terms)
+
+
+def _symmetrized(ta):
+    """Hermitian eigen/Cholesky rules differentiate ``f((A + A^H) / 2)`` (the reverse rules' convention)."""
+    return 0.5 * (ta + np.swapaxes(ta, -1, -2).conj())
+
+
+def _hermitian_part(ta, lower=True):
+    """The Hermitian matrix LAPACK reads from ``ta``: one triangle mirrored, the real diagonal."""
+    tri = np.tril(ta, -1) if lower else np.triu(ta, 1)
+    diag = np.real(np.diagonal(ta, axis1=-2, axis2=-1))
+    out = tri + np.swapaxes(tri, -1, -2).conj()
+    n = ta.shape[-1]
+    idx = np.arange(n)
+    out = out.astype(np.result_type(ta, float))
+    out[..., idx, idx] = diag
+    return out
+
+
 # --------------------------------------------------------------------------- linalg
 
 def _inv_frule(T, args, targs, kwargs):
@@ -338,7 +407,7 @@ def _solve_frule(T, args, targs, kwargs):
     ta, tb = targs
     if ta is None and tb is None:
         return x, None
-    vector = np.ndim(b) == 1 or (np.ndim(b) == np.ndim(a) - 1)
+    vector = np.ndim(b) == 1
     xm = x[..., None] if vector else x
     rhs = -(ta @ xm) if ta is not None else 0
     if tb is not None:
@@ -372,26 +441,30 @@ def _cholesky_frule(T, args, targs, kwargs):
     ta = targs[0]
     if ta is None:
         return L, None
-    if kwargs.get("upper"):
-        raise NotImplementedError("forward mode: cholesky(upper=True)")
-    ta = 0.5 * (ta + np.swapaxes(ta, -1, -2).conj())
+    upper = kwargs.get("upper", False)
+    if upper:
+        L = np.swapaxes(L, -1, -2).conj()
+    ta = _symmetrized(ta)
     linv = np.linalg.inv(L)
     inner = linv @ ta @ np.swapaxes(linv, -1, -2).conj()
     phi = np.tril(inner)
     n = phi.shape[-1]
     idx = np.arange(n)
     phi[..., idx, idx] *= 0.5
-    return L, L @ phi
+    tl = L @ phi
+    if upper:
+        return np.swapaxes(L, -1, -2).conj(), np.swapaxes(tl, -1, -2).conj()
+    return L, tl
 
 
 def _eigh_frule(T, args, targs, kwargs):
     a = args[0]
-    out = np.linalg.eigh(a, **kwargs)
+    out = np.linalg.eigh(*args, **kwargs)
     ta = targs[0]
     if ta is None:
         return out, None
     w, v = out
-    ta = 0.5 * (ta + np.swapaxes(ta, -1, -2).conj())
+    ta = _symmetrized(ta)
     vh = np.swapaxes(v, -1, -2).conj()
     m = vh @ ta @ v
     tw = np.real(np.diagonal(m, axis1=-2, axis2=-1))
@@ -494,12 +567,14 @@ def _register():
                  "rfftn", "irfftn", "hfft", "ihfft"):
         linear0.append(getattr(np.fft, name))
     for fn in linear0:
-        _on_function(fn, linear_frule(fn))
+        _on_function(fn, linear_frule(fn, (0, 5) if fn is np.sum else (0,)))
+    _on_function(np.diff, linear_frule(np.diff, (0, 3, 4)))
     _on_function(np.compress, linear_frule(np.compress, (1,)))
     _on_function(np.extract, linear_frule(np.extract, (1,)))
     _on_function(np.append, linear_frule(np.append, (0, 1)))
     _on_function(np.broadcast_arrays, linear_frule(np.broadcast_arrays, tuple(range(32))))
-    _on_function(np.trapezoid, linear_frule(np.trapezoid, (0,))) if hasattr(np, "trapezoid") else None
+    if hasattr(np, "trapezoid"):
+        _on_function(np.trapezoid, _trapezoid_frule)
     FRULES[operator.getitem] = linear_frule(operator.getitem, (0,), "getitem")
 
     for fn in (np.matmul, np.dot, np.inner, np.outer, np.vdot, np.kron, np.cross):
@@ -537,8 +612,7 @@ def _register():
 
     for name in ("reshape", "transpose", "squeeze", "ravel", "flatten", "swapaxes", "diagonal", "sum", "mean",
                  "cumsum", "trace", "take", "repeat", "conj", "conjugate", "copy", "astype", "compress"):
-        argnums = (1,) if name == "compress" else (0,)
-        _on_method(name, linear_frule(_method(name), argnums, f"ndarray.{name}"))
+        _on_method(name, linear_frule(_method(name), (0, 5) if name == "sum" else (0,), f"ndarray.{name}"))
     _on_method("dot", multilinear_frule(_method("dot"), (0, 1), "ndarray.dot"))
     for name in ("T", "mT", "real", "imag"):
         def attribute_forward(T, args, targs, kwargs, _name=name):

@@ -344,9 +344,12 @@ def nan_safe(g, dy):
             return g
         return t(0) if dy == 0 else g
     if isinstance(g, _NUMPY_VALUES):
-        if np.isfinite(g).all():
+        finite = np.isfinite(g)
+        if finite.all():
             return g
-        out = np.where(dy == 0, 0, g)
+        # only the non-finite entries: a finite g there is a real cotangent even where dy is 0
+        # (scans such as cumprod mix dy across positions)
+        out = np.where((dy == 0) & ~finite, 0, g)
         if not isinstance(g, np.ndarray) and isinstance(out, np.ndarray):
             out = out[()]
         elif out.dtype != g.dtype:
@@ -354,7 +357,7 @@ def nan_safe(g, dy):
         return out
     if g is None or not hasattr(g, "dtype"):
         return g
-    return np.where(dy == 0, 0, g)
+    return np.where((dy == 0) & ~np.isfinite(g), 0, g)
 
 
 def nan_safe_product(dy, d):
