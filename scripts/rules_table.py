@@ -272,8 +272,16 @@ Columns:
   morula cannot track, such as `ndarray.sort`).
 - **reverse**: a reverse-mode (vjp) rule exists (for `nondiff`: the zero
   derivative).
-- **forward**: a forward-mode (jvp) rule exists. Forward mode does not exist
-  yet, so this column is `—` everywhere.
+- **forward**: how forward mode (`jvp`, `jacfwd`, `hessian`) differentiates it:
+  ✓ a forward rule, most of them generated from the same declaration as the
+  reverse rule (the elementwise derivative tables, `linear`/`multilinear`
+  declarations), the rest written out; `pullback` the exact forward rule
+  derived from the reverse rule (one pullback per output element: exact, but
+  its cost grows with the output size); `zero` for `nondiff`; `refused` as for
+  reverse mode; `—` none (an in-place method forward mode cannot follow yet:
+  it raises `UnsupportedOperationError`). Every forward rule is checked
+  against its reverse rule by the same sweeps (the inner-product identity
+  `<dy, J v> = <J^T dy, v>`).
 - **tested**: ✓ when a parametrized test in `tests/rules/` (a sweep over shapes,
   axes, dtypes or arguments, checked against finite differences) exercises it:
   the function is among the test's parameters, named in its source or in a
@@ -308,16 +316,43 @@ def render():
     swept, swept_methods = _swept()
     n_rule = sum(1 for r in rows if not _is_nondiff(r[3]))
     lines = [HEADER.rstrip("\n"), "",
-             f"{len(rows)} entries: {n_rule} rules, {len(rows) - n_rule} nondiff.", "",
+             f"{len(rows)} entries: {n_rule} rules, {len(rows) - n_rule} nondiff. Forward mode: "
+             f"{sum(1 for r in rows if forward_cell(registry, r[3], r[4], _kind(r[3])) == '✓')} forward rules, "
+             f"{sum(1 for r in rows if forward_cell(registry, r[3], r[4], _kind(r[3])) == 'pullback')} derived "
+             "from the pullback.", "",
              "| function | kind | reverse | forward | tested |",
              "|---|---|---|---|---|"]
     for module, name, others, rule, obj in rows:
         cell = f"`{name}`"
         if others:
             cell += " (" + ", ".join(f"`{o}`" for o in others) + ")"
-        kind = "nondiff" if _is_nondiff(rule) else "refused" if _is_refusal(rule) else "rule"
-        lines.append(f"| {cell} | {kind} | ✓ | — | {'✓' if is_swept(obj, swept, swept_methods) else ''} |")
+        kind = _kind(rule)
+        lines.append(f"| {cell} | {kind} | ✓ | {forward_cell(registry, rule, obj, kind)} | "
+                     f"{'✓' if is_swept(obj, swept, swept_methods) else ''} |")
     return "\n".join(lines) + "\n"
+
+
+def _kind(rule):
+    return "nondiff" if _is_nondiff(rule) else "refused" if _is_refusal(rule) else "rule"
+
+
+def forward_cell(registry, rule, obj, kind):
+    """How forward mode handles a registry entry (see the column's description)."""
+    from morula.forward.derived import DECLARATIONS, FRULES
+    if kind == "nondiff":
+        return "zero"
+    if kind == "refused":
+        return "refused"
+    forward = getattr(rule, "__frule__", None)
+    if forward is None and not isinstance(obj, tuple):
+        forward = FRULES.get(obj)
+        for declared in DECLARATIONS:
+            forward = forward or declared(obj, rule)
+    if forward is not None and not getattr(forward, "derived", False):
+        return "✓"
+    if isinstance(obj, tuple) and obj in registry.mutating_methods:
+        return "—"
+    return "pullback"
 
 
 def _is_refusal(rule):

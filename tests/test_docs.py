@@ -71,9 +71,11 @@ def test_rules_table_check_mode_detects_a_stale_file(tmp_path, monkeypatch, caps
 
 def test_rules_table_lists_core_rules():
     text = render(load_rules_table())
-    for row in ("| `np.sin` | rule | ✓ | — |", "| `np.absolute` (`np.abs`) | rule |",
-                "| `ndarray.sum` | rule |", "| `ndarray.T` | rule |", "| `math.exp` | rule |",
-                "| `operator.add` | rule |", "| `np.argmax` | nondiff |", "| `np.linalg.norm` | rule |"):
+    for row in ("| `np.sin` | rule | ✓ | ✓ |", "| `np.absolute` (`np.abs`) | rule | ✓ | ✓ |",
+                "| `ndarray.sum` | rule | ✓ | ✓ |", "| `ndarray.T` | rule | ✓ | ✓ |", "| `math.exp` | rule | ✓ | ✓ |",
+                "| `operator.add` | rule | ✓ | ✓ |", "| `np.argmax` | nondiff | ✓ | zero |",
+                "| `np.linalg.norm` | rule | ✓ |", "| `np.linalg.solve` | rule | ✓ | ✓ |",
+                "| `ndarray.sort` | refused | ✓ | refused |"):
         assert row in text, row
 
 

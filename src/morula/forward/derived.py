@@ -71,6 +71,13 @@ def frule_for(rule, fn=None):
                 return attach(rule, forward)
 
     def pullback_frule(T, args, targs, kwargs):
+        for a in list(args) + list(kwargs.values()):
+            if _is_callback(a):
+                # the reverse rule would run the callback outside forward mode: tangents of what it
+                # closes over would be missed
+                raise UnsupportedOperationError(
+                    f"forward mode has no rule for {getattr(rule, '__name__', rule)}, which calls "
+                    f"{getattr(a, '__name__', 'a function')} it is given; register one with morula.frule")
         before = _fingerprints(args)
         out, pb = rule(*args, **kwargs)
         if before != _fingerprints(args):
@@ -109,6 +116,12 @@ def jvp_from_pullback(out, pb, targs):
             flat.append(total)
         results[path] = adapter.from_flat(value, flat)
     return _assemble(out, (), results)
+
+
+def _is_callback(a):
+    import types
+    return isinstance(a, (types.FunctionType, types.MethodType)) or \
+        (callable(a) and not isinstance(a, type) and type(getattr(type(a), "__call__", None)) is types.FunctionType)
 
 
 def _fingerprints(args):

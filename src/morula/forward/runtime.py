@@ -487,18 +487,38 @@ def method(T, obj, tobj, name, args, targs, kwargs, tkwargs):
         return dispatch(T, attr, (obj,) + tuple(args), (tobj,) + tuple(targs), kwargs, tkwargs)
     if isinstance(attr, (staticmethod, classmethod)):
         return dispatch(T, getattr(obj, name), args, targs, kwargs, tkwargs)
+    if name in _ITEM_PROTOCOL and not kwargs:
+        from . import ops
+        op = ops.OPS[_ITEM_PROTOCOL[name]]
+        flat = [obj, tobj]
+        for a, ta in zip(args, targs):
+            flat += [a, ta]
+        out, tout = op(T, *flat)
+        return (None, None) if name != "__getitem__" else (out, tout)
     bound = getattr(obj, name)
     if type(bound) is _FunctionType or (type(bound) is _MethodType and type(bound.__func__) is _FunctionType) \
             or not isinstance(bound, (types.BuiltinMethodType, types.MethodWrapperType)):
         return dispatch(T, bound, args, targs, kwargs, tkwargs)
+    before = _mutation_probe(obj)
     out = bound(*args, **kwargs) if kwargs else bound(*args)
-    if name in _rev._KNOWN_MUTATORS and not _rev.is_constant(obj):
+    if (name in _rev._KNOWN_MUTATORS or before != _mutation_probe(obj)) and not _rev.is_constant(obj):
         raise UnsupportedOperationError(
             f"{_user_site() or ''}: forward mode cannot follow {t.__name__}.{name}, which changes "
             "its object in place; register a forward rule with morula.frule")
     if _rev.is_constant(out):
         return out, None
     raise MissingRuleError(bound, _user_site())
+
+
+_ITEM_PROTOCOL = {"__setitem__": "setitem", "__getitem__": "getitem", "__delitem__": "delitem"}
+
+
+def _mutation_probe(obj):
+    """Something that changes when a builtin method changes ``obj`` in place (lengths, array bytes)."""
+    if isinstance(obj, (list, dict, set)):
+        return len(obj), [id(v) for v in (obj.values() if isinstance(obj, dict) else obj)] if len(obj) < 64 else None
+    from .derived import _fingerprints
+    return _fingerprints((obj,))[0]
 
 
 def _namedtuple_method(T, obj, tobj, name, args, targs, kwargs, tkwargs):

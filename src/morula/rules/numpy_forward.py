@@ -540,6 +540,126 @@ def _ufunc_at_frule(T, args, targs, kwargs):
     return None, None
 
 
+# --------------------------------------------------------------------------- selections and friends
+
+def _extremum_frule(fn, nan=False):
+    """``max``/``min`` (ties share equally, as the reverse rule): the mean tangent of the winners."""
+    from .numpy_reductions import _NoValue, _given
+
+    def extremum_forward(T, args, targs, kwargs):
+        full = list(args) + [_NoValue] * (6 - len(args))
+        a, axis, out_, keepdims, initial, where = full[:6]
+        if _given(initial) or (_given(where) and where is not True) or kwargs:
+            return frule_for_pullback(fn)(T, args, targs, kwargs)
+        y = fn(*args, **kwargs)
+        ta = targs[0]
+        if ta is None or not _inexact(y):
+            return y, None
+        x = np.asarray(a)
+        axis = axis if _given(axis) else None
+        yk = fn(x, axis=axis, keepdims=True)
+        hit = x == yk
+        if not nan:
+            hit = hit | (np.isnan(x) & np.isnan(yk))
+        count = np.sum(hit, axis=axis, keepdims=True)
+        t = np.sum(np.where(hit, ta, 0), axis=axis, keepdims=True) / np.maximum(count, 1)
+        if not (_given(keepdims) and keepdims):
+            t = np.squeeze(t, axis=axis) if axis is not None else t.reshape(())
+        return y, t if isinstance(y, np.ndarray) else np.asarray(t, dtype=np.result_type(y))[()]
+    extremum_forward.__name__ = f"{fn.__name__}_frule"
+    return extremum_forward
+
+
+def frule_for_pullback(fn):
+    from ..forward.derived import jvp_from_pullback
+    rule = REGISTRY.functions.get(fn)
+
+    def from_pullback(T, args, targs, kwargs):
+        out, pb = rule(*args, **kwargs)
+        if pb is None or all(t is None for t in targs):
+            return out, None
+        return out, jvp_from_pullback(out, pb, targs)
+    return from_pullback
+
+
+def _sort_frule(T, args, targs, kwargs):
+    a = args[0]
+    axis = args[1] if len(args) > 1 else kwargs.get("axis", -1)
+    out = np.sort(*args, **kwargs)
+    if targs[0] is None or not _inexact(out):
+        return out, None
+    x = np.asarray(a)
+    if axis is None:
+        order = np.argsort(x, axis=None, kind="stable")
+        return out, np.ravel(targs[0])[order]
+    order = np.argsort(x, axis=axis, kind="stable")
+    return out, np.take_along_axis(np.asarray(targs[0]), order, axis=axis)
+
+
+def _polyval_frule(T, args, targs, kwargs):
+    p, x = args
+    out = np.polyval(p, x)
+    tp, tx = targs
+    terms = []
+    if tp is not None:
+        terms.append(np.polyval(dense(p, tp), x))
+    if tx is not None:
+        terms.append(np.polyval(np.polyder(np.asarray(p)), x) * tx)
+    return out, _sum(*terms)
+
+
+def _ldexp_frule(T, args, targs, kwargs):
+    out = np.ldexp(*args, **kwargs)
+    return out, (np.ldexp(targs[0], args[1]) if targs[0] is not None and _inexact(out) else None)
+
+
+def _nextafter_frule(T, args, targs, kwargs):
+    out = np.nextafter(*args, **kwargs)
+    return out, (targs[0] if targs[0] is not None and _inexact(out) else None)
+
+
+def _modf_frule(T, args, targs, kwargs):
+    frac, whole = np.modf(*args, **kwargs)
+    if targs[0] is None:
+        return (frac, whole), None
+    return (frac, whole), (targs[0], np.zeros_like(whole))
+
+
+def _frexp_frule(T, args, targs, kwargs):
+    mantissa, exponent = np.frexp(*args, **kwargs)
+    if targs[0] is None:
+        return (mantissa, exponent), None
+    return (mantissa, exponent), (np.ldexp(targs[0], -exponent), None)
+
+
+def _angle_frule(T, args, targs, kwargs):
+    z = args[0]
+    deg = args[1] if len(args) > 1 else kwargs.get("deg", False)
+    out = np.angle(z, deg)
+    tz = targs[0]
+    if tz is None or not np.iscomplexobj(z):
+        return out, None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.imag(np.conj(z) * tz) / np.abs(z) ** 2
+    t = np.where(np.abs(z) == 0, 0.0, t)
+    return out, t * (180 / np.pi) if deg else t
+
+
+def _np_divmod_frule(T, args, targs, kwargs):
+    q, r = np.divmod(*args, **kwargs)
+    t1 = targs[0] if len(targs) > 0 else None
+    t2 = targs[1] if len(targs) > 1 else None
+    tr = _sum(t1, -(t2 * q) if t2 is not None else None)
+    return (q, r), ((None, tr) if tr is not None else None)
+
+
+def _full_like_frule(T, args, targs, kwargs):
+    out = np.full_like(*args, **kwargs)
+    if len(targs) < 2 or targs[1] is None or not _inexact(out):
+        return out, None
+    return out, np.full_like(*([args[0], dense(args[1], targs[1])] + list(args[2:])), **kwargs)
+
+
 # --------------------------------------------------------------------------- registration
 
 def _register():
@@ -608,6 +728,30 @@ def _register():
     _on_function(np.linalg.eigh, _eigh_frule)
     _on_function(np.linalg.eigvalsh, _eigvalsh_frule)
     _on_function(np.copyto, _copyto_frule)
+    for fn in (np.max, np.amax, np.min, np.amin):
+        _on_function(fn, _extremum_frule(fn))
+    for fn in (np.nanmax, np.nanmin):
+        _on_function(fn, _extremum_frule(fn, nan=True))
+    for name, fn in (("max", np.max), ("min", np.min)):
+        extremum = _extremum_frule(fn)
+        _on_method(name, lambda T, a, t, k, _e=extremum: _e(T, a, t, k))
+    _on_function(np.sort, _sort_frule)
+    _on_function(np.polyval, _polyval_frule)
+    _on_function(np.ldexp, _ldexp_frule)
+    _on_function(np.nextafter, _nextafter_frule)
+    _on_function(np.modf, _modf_frule)
+    _on_function(np.frexp, _frexp_frule)
+    _on_function(np.angle, _angle_frule)
+    _on_function(np.divmod, _np_divmod_frule)
+    _on_function(np.full_like, _full_like_frule)
+    _on_function(np.full, linear_frule(np.full, (1,)))
+    _on_function(np.linspace, linear_frule(np.linspace, (0, 1)))
+    _on_function(np.select, linear_frule(np.select, (1, 2)))
+    _on_function(np.meshgrid, linear_frule(np.meshgrid, tuple(range(32))))
+    _on_function(np.delete, linear_frule(np.delete, (0,)))
+    _on_function(np.insert, linear_frule(np.insert, (0, 2)))
+    for fn in (np.convolve, np.correlate):
+        _on_function(fn, multilinear_frule(fn))
     _on_function(np.fill_diagonal, _fill_diagonal_frule)
 
     for name in ("reshape", "transpose", "squeeze", "ravel", "flatten", "swapaxes", "diagonal", "sum", "mean",

@@ -480,3 +480,31 @@ def _vectorize_call(vec, args, kwargs):
 
 
 np.vectorize.__morula_call__ = staticmethod(_vectorize_call)
+
+
+def _vectorize_jvp(vec, T, args, targs, kwargs, tkwargs):
+    """Forward mode: ``f`` runs (in forward mode) on every element of the broadcast arguments."""
+    from ..forward import runtime as forward_runtime
+    if kwargs or vec.signature is not None or vec.excluded:
+        raise UnsupportedOperationError(
+            "morula differentiates np.vectorize(f)(*arrays) of a scalar function with positional "
+            "arguments only (no signature=, excluded= or keyword arguments).")
+    arrays = np.broadcast_arrays(*[np.asarray(a) for a in args])
+    tangents = [np.broadcast_to(np.asarray(t), a.shape) if t is not None else None for a, t in zip(arrays, targs)]
+    shape = arrays[0].shape if arrays else ()
+    outputs, touts = [], []
+    for index in np.ndindex(shape):
+        out, tout = forward_runtime.dispatch(
+            T, vec.pyfunc, tuple(a[index].item() for a in arrays),
+            tuple(t[index].item() if t is not None else None for t in tangents), None, None)
+        outputs.append(out)
+        touts.append(0.0 if tout is None else tout)
+    dtype = np.dtype(vec.otypes[0]) if vec.otypes else np.result_type(*[np.asarray(o) for o in outputs]) \
+        if outputs else np.float64
+    result = np.array(outputs, dtype=dtype).reshape(shape)
+    if dtype.kind not in "fc":
+        return result, None
+    return result, np.array(touts, dtype=dtype).reshape(shape)
+
+
+np.vectorize.__morula_jvp__ = _vectorize_jvp

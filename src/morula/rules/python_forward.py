@@ -173,6 +173,27 @@ def or_frule(T, args, targs, kwargs):
     return out, None
 
 
+@_on(operator.setitem)
+def operator_setitem_frule(T, args, targs, kwargs):
+    from ..forward.ops import setitem
+    x, index, value = args
+    setitem(T, x, targs[0], index, None, value, targs[2])
+    return None, None
+
+
+def _inplace_function(name):
+    def inplace_function_frule(T, args, targs, kwargs):
+        from ..forward.ops import OPS
+        return OPS[name](T, args[0], targs[0], args[1], targs[1])
+    inplace_function_frule.__name__ = f"{name}_frule"
+    return inplace_function_frule
+
+
+for _name in ("iadd", "isub", "imul", "itruediv", "ipow", "ior", "imatmul", "ifloordiv", "imod"):
+    if hasattr(operator, _name):
+        _on(getattr(operator, _name))(_inplace_function(_name))
+
+
 # --------------------------------------------------------------------------- math
 
 def _attach_scalar(fn, derivative):

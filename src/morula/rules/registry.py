@@ -232,7 +232,13 @@ def substitute(fn):
             from ..reverse.shadow import keep_must_run
             return out, keep_must_run(pb, substitute_pullback, out)
 
+        def substitute_frule(T, args, targs, kwargs, tkwargs):
+            from ..forward import runtime as forward_runtime
+            return forward_runtime.dispatch(T, impl, args, targs, kwargs or None, tkwargs or None)
+        substitute_frule.keyword_tangents = True   # forward mode runs the same re-implementation
+
         substitute_rule.keyword_cotangents = True
+        substitute_rule.__frule__ = substitute_frule
         substitute_rule.__name__ = f"{getattr(fn, '__name__', 'fn')}_substitute"
         REGISTRY.add_function(fn, substitute_rule)
         return impl
