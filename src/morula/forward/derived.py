@@ -60,15 +60,22 @@ def constant_frule(fn):
 
 # --------------------------------------------------------------------------- the derived rule
 
+_DERIVED = {}   # reverse rule -> its derived forward rule
+
+
 def frule_for(rule, fn=None):
     forward = getattr(rule, "__frule__", None)
+    if forward is not None:
+        return forward
+    forward = _DERIVED.get(rule)
     if forward is not None:
         return forward
     if fn is not None:
         for declared in DECLARATIONS:
             forward = declared(fn, rule)
             if forward is not None:
-                return attach(rule, forward)
+                _DERIVED[rule] = forward
+                return forward
 
     def pullback_frule(T, args, targs, kwargs):
         for a in list(args) + list(kwargs.values()):
@@ -91,7 +98,7 @@ def frule_for(rule, fn=None):
 
     pullback_frule.__name__ = f"{getattr(rule, '__name__', 'rule')}_from_pullback"
     pullback_frule.derived = True
-    attach(rule, pullback_frule)
+    _DERIVED[rule] = pullback_frule
     return pullback_frule
 
 

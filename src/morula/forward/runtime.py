@@ -19,8 +19,7 @@ import functools
 import types
 
 from .. import tangents as _tangents
-from ..errors import MissingRuleError, MorulaError, UnsupportedOperationError
-from ..frontend.source import SourceNotFoundError
+from ..errors import MissingRuleError, UnsupportedOperationError
 from ..reverse import runtime as _rev
 from ..reverse import shadow as _shadow
 from ..rules.registry import REGISTRY
@@ -199,10 +198,10 @@ def dispatch(T, f, args, targs, kwargs, tkwargs):
     targs = tuple(resolve(T, a, ta) for a, ta in zip(args, targs))
     if tkwargs:
         tkwargs = {k: resolve(T, kwargs[k], tk) for k, tk in tkwargs.items()}
-    try:
+    if type(f).__hash__ is not None:
         rule = _functions.get(f)
         forward = _FRULES.get(f)
-    except TypeError:
+    else:   # an unhashable callable: no rule can be registered for it
         rule = forward = None
     if forward is not None and not (kwargs and "out" in kwargs):
         if getattr(forward, "keyword_tangents", False):
@@ -312,16 +311,13 @@ def call_python(T, f, args, targs, kwargs, tkwargs):
                 "differentiated in forward mode is not supported yet; use morula.jvp/jacfwd/hessian "
                 "for nested derivatives")
         return handler(T, args, targs, kwargs, tkwargs)
-    try:
-        jvp_fn, layout = transform.jvp_of(f)
-    except (SourceNotFoundError, MorulaError, SyntaxError):
-        if not _rev._is_library_code(f.__code__):
-            raise
+    jvp_fn, layout = transform.jvp_of(f)
+    if jvp_fn is None:
         return _opaque(f, args, kwargs)   # library code morula cannot read: a constant or an error
     tp = _bind(layout, args, targs, kwargs, tkwargs)
     tcl = None
-    entry = f.__dict__.get("__fo_tangents__")
-    if entry is not None and entry[0] is T:
+    entry = T.closures.get(id(f))
+    if entry is not None and entry[0] is f:
         tcl = entry[1]()
         if f.__defaults__ or f.__kwdefaults__:
             _default_tangents(layout, tp, tcl, len(args), kwargs)
@@ -368,10 +364,8 @@ def _bind(layout, args, targs, kwargs, tkwargs):
 
 
 def closure(T, fn, getter):
-    try:
-        fn.__fo_tangents__ = (T, getter)
-    except (AttributeError, TypeError):
-        pass
+    """A closure made by generated code: ``getter()`` gives its captured variables' tangents."""
+    T.closures[id(fn)] = (fn, getter)
 
 
 def construct(T, cls, args, targs, kwargs, tkwargs):

@@ -21,11 +21,10 @@ ARRAY_MEMORY = {}   # array type -> adapter (root, zeros, view, assign), registe
 
 
 class TangentTable:
-    __slots__ = ("buffers", "objects", "__weakref__")
-
     def __init__(self):
         self.buffers = {}    # id(root) -> (root, tangent buffer)
         self.objects = {}    # id(obj) -> (obj, tangent container)
+        self.closures = {}   # id(function) -> (function, getter of its captured variables' tangents)
 
     # -- arrays ---------------------------------------------------------------
     def array(self, x, memory):

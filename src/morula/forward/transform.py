@@ -10,7 +10,9 @@ the frontend (source, fence, core form) is shared with reverse mode.
 import threading
 import types
 
+from ..errors import MorulaError
 from ..frontend import fence
+from ..frontend.source import SourceNotFoundError
 from ..frontend.normalize import normalize
 from ..frontend.source import function_source
 from ..reverse.transform import _parse_with_user_lines, _show_placeholders
@@ -65,12 +67,19 @@ def compile_function(fn):
 
 
 def jvp_of(fn):
-    """``(jvp_function, layout)`` for ``fn``, built once per function object."""
+    """``(jvp_function, layout)`` for ``fn``, built once per function object; ``(None, None)`` for
+    library code whose source morula cannot read or lower (it is then run as a constant)."""
     cached = fn.__dict__.get(ATTR)
     version = REGISTRY.version
     if cached is not None and cached[0] == version and cached[2] is fn.__code__:
         return cached[1], cached[3]
-    entry = compile_function(fn)
+    try:
+        entry = compile_function(fn)
+    except (SourceNotFoundError, MorulaError, SyntaxError):
+        from ..reverse.runtime import _is_library_code
+        if not _is_library_code(fn.__code__):
+            raise
+        return None, None
     closure = None
     if entry.freevars:
         user_cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))

@@ -51,16 +51,26 @@ class NumpyMemory:
         # memory owned with unusual strides: a zero buffer over the same byte extent, same strides
         low, high = _byte_bounds(root)
         extent = np.zeros((high - low) // root.itemsize, root.dtype)
-        start = (root.__array_interface__["data"][0] - low) // root.itemsize
-        return np.lib.stride_tricks.as_strided(extent[start:], root.shape, root.strides, writeable=True)
+        offset = root.__array_interface__["data"][0] - low
+        return np.ndarray(root.shape, root.dtype, buffer=extent, offset=offset, strides=root.strides)
 
     @staticmethod
     def view(buf, root, x):
+        """``buf`` (the tangent of ``root``) viewed as ``x`` views ``root``: a NumPy view whose
+        ``base`` leads back to ``buf``'s memory, so anything tracking views by base sees it."""
         if x.dtype.kind not in "fc":
             return None
-        address = buf.__array_interface__["data"][0] + (x.__array_interface__["data"][0]
-                                                         - root.__array_interface__["data"][0])
-        return _array_at(address, x, buf)
+        extent = buf
+        while isinstance(extent.base, np.ndarray):
+            extent = extent.base
+        if not (extent.flags.c_contiguous or extent.flags.f_contiguous):
+            raise NotImplementedError("forward mode: a tangent buffer without contiguous memory")
+        flat = extent.reshape(-1, order="A") if extent.ndim != 1 else extent
+        if x.dtype != flat.dtype:
+            flat = flat.view(np.uint8)   # .real/.imag of a complex root: the same bytes as floats
+        offset = (buf.__array_interface__["data"][0] - flat.__array_interface__["data"][0]
+                  + x.__array_interface__["data"][0] - root.__array_interface__["data"][0])
+        return np.ndarray(x.shape, x.dtype, buffer=flat, offset=offset, strides=x.strides)
 
     @staticmethod
     def assign(target, value):
@@ -83,30 +93,10 @@ class NumpyMemory:
         target[index] = value
 
 
-class _Memory:
-    """An ``__array_interface__`` for NumPy to build a view from (``owner`` keeps the memory alive)."""
-
-    def __init__(self, interface, owner):
-        self.__array_interface__ = interface
-        self.base = owner
-
-
-def _array_at(address, like, owner):
-    """A writeable array with ``like``'s shape, strides and dtype whose data start at ``address``
-    (inside ``owner``'s memory): the tangent of a view is the same view of the tangent buffer."""
-    interface = {"data": (address, False), "shape": like.shape, "strides": like.strides,
-                 "typestr": like.dtype.str, "version": 3}
-    if like.dtype.fields is not None:
-        interface["descr"] = like.dtype.descr
-    return np.asarray(_Memory(interface, owner))
-
-
-def _byte_bounds(a):
-    try:
-        from numpy.lib.array_utils import byte_bounds
-    except ImportError:   # NumPy < 2
-        byte_bounds = np.byte_bounds
-    return byte_bounds(a)
+try:
+    from numpy.lib.array_utils import byte_bounds as _byte_bounds
+except ImportError:   # NumPy < 2
+    _byte_bounds = np.byte_bounds
 
 
 ARRAY_MEMORY[np.ndarray] = NumpyMemory
