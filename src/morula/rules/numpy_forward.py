@@ -60,6 +60,8 @@ class NumpyMemory:
         ``base`` leads back to ``buf``'s memory, so anything tracking views by base sees it."""
         if x.dtype.kind not in "fc":
             return None
+        if x.size == 0:
+            return np.zeros(x.shape, x.dtype)   # no memory to share
         extent = buf
         while isinstance(extent.base, np.ndarray):
             extent = extent.base
