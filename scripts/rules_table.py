@@ -132,11 +132,18 @@ def _is_morula_rule(rule):
     return (getattr(rule, "__module__", "") or "").startswith("morula.")
 
 
+def _is_engine_internal(fn):
+    """morula's own machinery (the forward runtime, tangent memory, lookups) that has rules only so
+    that derivatives of derivatives can run through it: not something users call."""
+    module = getattr(fn, "__module__", None) or ""
+    return module.startswith("morula.") and module != "morula.api"
+
+
 def _function_rows(registry, aliases):
     rows = []
     for fn, rule in registry.functions.items():
-        if not _is_morula_rule(rule):
-            continue   # registered by user code
+        if not _is_morula_rule(rule) or _is_engine_internal(fn):
+            continue   # registered by user code, or engine internals
         names = aliases.get(id(fn), [])
         own = getattr(fn, "__name__", None)
         if names:
@@ -160,7 +167,7 @@ def _function_rows(registry, aliases):
 def _member_rows(table):
     rows = []
     for (cls, name), rule in table.items():
-        if not _is_morula_rule(rule) or not _is_library(cls.__module__):
+        if not _is_morula_rule(rule) or not _is_library(cls.__module__) or cls.__module__.startswith("morula."):
             continue
         module = _short_module(cls.__module__)
         rows.append((module, f"{cls.__name__}.{name}", [], rule, (cls, name)))

@@ -9,7 +9,7 @@ dispatched exactly like a call inside differentiated code.
 import functools
 import sys
 
-from . import tangents
+from . import nested, tangents
 from .errors import NonScalarOutputError
 from .reverse import runtime, shadow
 from .reverse.transform import generated_source
@@ -184,7 +184,7 @@ def value_and_grad(f, argnums=0, has_aux=False):
         picked = grads[nums[0]] if isinstance(argnums, int) else tuple(grads[i] for i in nums)
         return ((value, aux) if has_aux else value), picked
 
-    value_and_grad_f.__morula_api__ = True
+    value_and_grad_f.__morula_api__ = functools.partial(nested.value_and_grad_call, f, argnums, has_aux)
     return value_and_grad_f
 
 
@@ -201,7 +201,7 @@ def grad(f, argnums=0, has_aux=False):
         value, g = inner(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
-    grad_f.__morula_api__ = True
+    grad_f.__morula_api__ = functools.partial(nested.grad_call, f, argnums, has_aux)
     return grad_f
 
 
@@ -232,7 +232,7 @@ def jacobian(f, argnums=0):
             result.append(stacked.reshape(out_arr.shape + xshape))
         return result[0] if isinstance(argnums, int) else tuple(result)
 
-    jacobian_f.__morula_api__ = True
+    jacobian_f.__morula_api__ = functools.partial(nested.jacfwd_call, f, argnums)
     return jacobian_f
 
 
@@ -240,8 +240,18 @@ jacrev = jacobian
 
 
 def stop_gradient(x):
-    """``x``, with no derivative flowing through it."""
-    return x
+    """``x``'s value, with no derivative flowing through it.
+
+    Numbers come back as they are; arrays, containers and objects come back as copies: morula
+    keeps the derivatives of mutable values by identity, so the same object would carry ``x``'s
+    derivative along (and an in-place write to the result would change ``x``)."""
+    t = type(x)
+    if t is float or t is int or t is complex or t is bool or x is None:
+        return x
+    if hasattr(x, "copy") and hasattr(x, "shape"):
+        return x.copy()
+    import copy
+    return copy.deepcopy(x)
 
 
 class Checkpointed:
@@ -407,7 +417,7 @@ def jacfwd(f, argnums=0):
             result.append(stacked.reshape(out_shape + xshape))
         return result[0] if isinstance(argnums, int) else tuple(result)
 
-    jacfwd_f.__morula_api__ = True
+    jacfwd_f.__morula_api__ = functools.partial(nested.jacfwd_call, f, argnums)
     return jacfwd_f
 
 
@@ -415,3 +425,51 @@ def forward_source(f):
     """The forward-mode (tangent) code generated for ``f``, with the user's lines as comments."""
     from .forward.transform import generated_source as forward_generated
     return forward_generated(f)
+
+
+def hvp(f, primals, tangents_in):
+    """The Hessian-vector product of real-scalar ``f`` at ``primals`` along ``tangents``.
+
+    Reverse mode over forward mode: ``grad`` of ``x -> <grad f(x), v>`` computed as the gradient of
+    the directional derivative ``x -> J(x) v``. Returns ``H v`` with the structure of the primal
+    (a tuple, one entry per primal, when there are several).
+    """
+    primals, tangents_in = tuple(primals), tuple(tangents_in)
+    if len(primals) != len(tangents_in):
+        raise ValueError(f"hvp got {len(primals)} primals but {len(tangents_in)} tangents")
+    primals = tuple(_promote(p) for p in primals)
+    nums = 0 if len(primals) == 1 else tuple(range(len(primals)))
+    return grad(functools.partial(nested.first_derivative, f, tangents_in), argnums=nums)(*primals)
+
+
+def hessian(f, argnums=0):
+    """``hessian(f)(*args)``: second derivatives of real-scalar ``f``, shape ``x.shape + x.shape``.
+
+    Reverse over forward: one reverse pass per element of ``x`` (each the gradient of a directional
+    derivative). A tuple ``argnums`` gives the blocks ``H[i][j]`` (shape ``xi.shape + xj.shape``).
+    """
+    import numpy as np
+
+    @functools.wraps(f)
+    def hessian_f(*args, **kwargs):
+        nums = _argnums_tuple(argnums, len(args))
+        args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
+        blocks = {}
+        for j in nums:
+            columns = []
+            for e in _basis_directions(args[j]):
+                directions = tuple(e if k == j else None for k in range(len(args)))
+                row = grad(functools.partial(nested.first_derivative_kw, f, directions, kwargs),
+                           argnums=nums)(*args)
+                columns.append(row)
+            for i_pos, i in enumerate(nums):
+                parts = [np.asarray(c[i_pos]) for c in columns]
+                shape_i, shape_j = np.shape(args[i]), np.shape(args[j])
+                stacked = np.stack(parts, axis=-1) if parts else np.zeros(shape_i + (0,))
+                blocks[(i, j)] = stacked.reshape(shape_i + shape_j)
+        if isinstance(argnums, int):
+            return blocks[(nums[0], nums[0])]
+        return tuple(tuple(blocks[(i, j)] for j in nums) for i in nums)
+
+    hessian_f.__morula_api__ = functools.partial(nested.hessian_call, f, argnums)
+    return hessian_f

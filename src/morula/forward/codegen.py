@@ -19,12 +19,13 @@ as the function does, so tangents need no tape.
 """
 
 import ast
+import re
 
 from ..frontend import core
 from ..reverse.codegen import Generated, _Emitter, _default_names, _locate_missing, _signature
 
-HELPERS = ("_fo_call", "_fo_callk", "_fo_callv", "_fo_meth", "_fo_methk", "_fo_methv",
-           "_fo_iter", "_fo_unpack", "_fo_closure", "_fo_F")
+HELPERS = ("__MOFO__call", "__MOFO__callk", "__MOFO__callv", "__MOFO__meth", "__MOFO__methk", "__MOFO__methv",
+           "__MOFO__iter", "__MOFO__unpack", "__MOFO__closure", "__MOFO__F")
 
 _SCALAR_OPS = {"add", "sub", "mul", "truediv", "neg"}
 
@@ -66,7 +67,7 @@ class ForwardCodegen:
 
     def tan(self, a):
         if isinstance(a, core.Name) and a.id in self.names:
-            return f"_t_{a.id}"
+            return f"__MOT__{a.id}"
         return "None"
 
     # -- top level -------------------------------------------------------------
@@ -76,25 +77,25 @@ class ForwardCodegen:
         ret = fn.body[-1]
         assert isinstance(ret, core.Return)
         line0 = fn.first_line
-        ops = tuple(f"_fo_op_{name}" for name in sorted(self._ops(fn.body)))
+        ops = tuple(f"__MOFO__op_{name}" for name in sorted(self._ops(fn.body)))
         self.op_names = set(self._ops(fn.body))
         body.emit(0, f"def __mo_factory__({', '.join(HELPERS + ops + tuple(fn.freevars))}):", line0)
-        params = ", ".join(["_fo_T", "_fo_tp", "_fo_tcl"] + _signature(fn.args))
+        params = ", ".join(["__MOFO__T", "__MOFO__tp", "__MOFO__tcl"] + _signature(fn.args))
         body.emit(1, f"def {_jvp_name(fn.name)}({params}):", line0)
         others = sorted(self.names - set(fn.params) - set(fn.freevars))
         for i in range(0, len(others), 8):
-            body.emit(2, " = ".join(f"_t_{n}" for n in others[i:i + 8]) + " = None", line0)
+            body.emit(2, " = ".join(f"__MOT__{n}" for n in others[i:i + 8]) + " = None", line0)
         for p in fn.params:
-            body.emit(2, f"_t_{p} = _fo_tp.get({p!r})", line0)
+            body.emit(2, f"__MOT__{p} = __MOFO__tp.get({p!r})", line0)
         if fn.args.kwarg is not None:
             # **kwargs is a dict Python builds for this call: its items' tangents go in the table
             kw = fn.args.kwarg.arg
-            body.emit(2, f"_fo_T.set_container({kw}, dict(_t_{kw} or {{}}))", line0)
+            body.emit(2, f"__MOFO__T.set_container({kw}, dict(__MOT__{kw} or {{}}))", line0)
         free = [n for n in fn.freevars if n in self.names]
         if free:
-            body.emit(2, "_fo_cl = _fo_tcl or {}", line0)
+            body.emit(2, "__MOFO__cl = __MOFO__tcl or {}", line0)
             for n in free:
-                body.emit(2, f"_t_{n} = _fo_cl.get({n!r})", line0)
+                body.emit(2, f"__MOT__{n} = __MOFO__cl.get({n!r})", line0)
         self.block(fn.body[:-1], body, 2)
         body.emit(2, f"return {self.atom(ret.value)}, {self.tan(ret.value)}", ret.line)
         body.emit(1, f"return {_jvp_name(fn.name)}", ret.line)
@@ -102,7 +103,8 @@ class ForwardCodegen:
         for i, (indent, text, line) in enumerate(body.lines, start=1):
             text_lines.append("    " * indent + text)
             line_map[i] = line
-        return Generated(fn.name, "\n".join(text_lines) + "\n", line_map, self.placeholders, self.op_names)
+        text = _level_names("\n".join(text_lines) + "\n", self.names | set(fn.freevars))
+        return Generated(fn.name, text, line_map, self.placeholders, self.op_names)
 
     def _ops(self, stmts, found=None):
         found = set() if found is None else found
@@ -123,7 +125,7 @@ class ForwardCodegen:
     def _targets(self, target):
         if target is None:
             return "_", "_"
-        return target, f"_t_{target}"
+        return target, f"__MOT__{target}"
 
     def stmt_Op(self, s, out, i):
         target, ttarget = self._targets(s.target)
@@ -131,7 +133,7 @@ class ForwardCodegen:
         sep = ", " if pairs else ""
         if s.op in _SCALAR_OPS and s.target is not None and self._scalar_inline(s, out, i):
             return
-        out.emit(i, f"{target}, {ttarget} = _fo_op_{s.op}(_fo_T{sep}{pairs})", s.line)
+        out.emit(i, f"{target}, {ttarget} = __MOFO__op_{s.op}(__MOFO__T{sep}{pairs})", s.line)
 
     def _scalar_inline(self, s, out, i):
         """Float arithmetic inline (the scalar hot path); anything else takes the general op."""
@@ -143,10 +145,10 @@ class ForwardCodegen:
             return False
         a = [self.atom(x) for x in s.args]
         t = [self.tan(x) for x in s.args]
-        guard = " and ".join(f"type({n}) in _fo_F" for n in names)
+        guard = " and ".join(f"type({n}) in __MOFO__F" for n in names)
         tans = sorted({tt for tt in t if tt != "None"})
         if tans:
-            guard += " and " + " and ".join(f"({tt} is None or type({tt}) in _fo_F)" for tt in tans)
+            guard += " and " + " and ".join(f"({tt} is None or type({tt}) in __MOFO__F)" for tt in tans)
         op = s.op
         x, y = a[0], a[-1]
         tx, ty = t[0], t[-1]
@@ -168,10 +170,10 @@ class ForwardCodegen:
         pairs = ", ".join(f"{p}, {q}" for p, q in zip(a, t))
         out.emit(i, f"if {guard}:", s.line)
         # the tangent first: the target may be one of the operands
-        out.emit(i + 1, f"_t_{s.target} = {texpr}", s.line)
+        out.emit(i + 1, f"__MOT__{s.target} = {texpr}", s.line)
         out.emit(i + 1, f"{s.target} = {expr}", s.line)
         out.emit(i, "else:", s.line)
-        out.emit(i + 1, f"{s.target}, _t_{s.target} = _fo_op_{op}(_fo_T, {pairs})", s.line)
+        out.emit(i + 1, f"{s.target}, __MOT__{s.target} = __MOFO__op_{op}(__MOFO__T, {pairs})", s.line)
         return True
 
     def _call_parts(self, s):
@@ -189,28 +191,28 @@ class ForwardCodegen:
     def stmt_Call(self, s, out, i):
         target, ttarget = self._targets(s.target)
         suffix, text = self._call_parts(s)
-        out.emit(i, f"{target}, {ttarget} = _fo_call{suffix}(_fo_T, {self.atom(s.func)}, {self.tan(s.func)}, {text})",
+        out.emit(i, f"{target}, {ttarget} = __MOFO__call{suffix}(__MOFO__T, {self.atom(s.func)}, {self.tan(s.func)}, {text})",
                  s.line)
 
     def stmt_Method(self, s, out, i):
         target, ttarget = self._targets(s.target)
         suffix, text = self._call_parts(s)
         name = f"(__class__, {s.name!r})" if s.via_super else repr(s.name)
-        out.emit(i, f"{target}, {ttarget} = _fo_meth{suffix}(_fo_T, {self.atom(s.obj)}, {self.tan(s.obj)}, "
+        out.emit(i, f"{target}, {ttarget} = __MOFO__meth{suffix}(__MOFO__T, {self.atom(s.obj)}, {self.tan(s.obj)}, "
                     f"{name}, {text})", s.line)
 
     def stmt_Assign(self, s, out, i):
-        out.emit(i, f"{s.target} = {self.atom(s.value)}; _t_{s.target} = {self.tan(s.value)}", s.line)
+        out.emit(i, f"{s.target} = {self.atom(s.value)}; __MOT__{s.target} = {self.tan(s.value)}", s.line)
 
     def stmt_Unpack(self, s, out, i):
         n = len(s.targets)
-        out.emit(i, f"_fo_u = _fo_unpack(_fo_T, {self.atom(s.value)}, {self.tan(s.value)}, {n})", s.line)
+        out.emit(i, f"__MOFO__u = __MOFO__unpack(__MOFO__T, {self.atom(s.value)}, {self.tan(s.value)}, {n})", s.line)
         comma = "," if n == 1 else ""
-        out.emit(i, f"{', '.join(s.targets)}{comma} = _fo_u[0]", s.line)
-        out.emit(i, f"{', '.join('_t_' + t for t in s.targets)}{comma} = _fo_u[1]", s.line)
+        out.emit(i, f"{', '.join(s.targets)}{comma} = __MOFO__u[0]", s.line)
+        out.emit(i, f"{', '.join('__MOT__' + t for t in s.targets)}{comma} = __MOFO__u[1]", s.line)
 
     def stmt_Native(self, s, out, i):
-        out.emit(i, f"{s.target} = {self.placeholder(s.expr, 'expr', s.line)}; _t_{s.target} = None", s.line)
+        out.emit(i, f"{s.target} = {self.placeholder(s.expr, 'expr', s.line)}; __MOT__{s.target} = None", s.line)
 
     def stmt_Passthrough(self, s, out, i):
         out.emit(i, self.placeholder(s.stmt, "stmt", s.line), s.line)
@@ -223,7 +225,7 @@ class ForwardCodegen:
             self.block(s.orelse, out, i + 1)
 
     def stmt_For(self, s, out, i):
-        out.emit(i, f"for {s.target}, _t_{s.target} in _fo_iter(_fo_T, {self.atom(s.iter)}, {self.tan(s.iter)}):",
+        out.emit(i, f"for {s.target}, __MOT__{s.target} in __MOFO__iter(__MOFO__T, {self.atom(s.iter)}, {self.tan(s.iter)}):",
                  s.line)
         self.block(s.body, out, i + 1)
         if s.exit_test is not None:
@@ -248,10 +250,10 @@ class ForwardCodegen:
         captured = [n for n in s.captured if n in self.names]
         # the closure's captured variables' tangents, read when it runs (as Python reads them), and
         # the tangents of default values taken from local variables (lambda v=x: ...)
-        entries = [f"{n!r}: _t_{n}" for n in captured]
-        entries += [f"'__default__{p}': _t_{d}" for p, d in _default_names(s.node.args) if d in self.names]
+        entries = [f"{n!r}: __MOT__{n}" for n in captured]
+        entries += [f"'__default__{p}': __MOT__{d}" for p, d in _default_names(s.node.args) if d in self.names]
         getter = "lambda: {" + ", ".join(entries) + "}"
-        out.emit(i, f"_t_{s.target} = None; _fo_closure(_fo_T, {s.target}, {getter})", s.line)
+        out.emit(i, f"__MOT__{s.target} = None; __MOFO__closure(__MOFO__T, {s.target}, {getter})", s.line)
 
 
 def _lin(terms):
@@ -265,6 +267,15 @@ def _lin(terms):
         factor = "" if factor in (None, "-") else " " + factor
         parts.append(f"({'-' if negate else ''}{tan}{factor} if {tan} is not None else 0.0)")
     return " + ".join(parts) if parts else "None"
+
+
+def _level_names(text, names):
+    """Forward code of forward code (a derivative of a derivative) must not reuse the names of the
+    code it differentiates: its helpers and tangents get a prefix no name of the function has."""
+    level = ""
+    while any(n.startswith((f"_fo{level}_", f"_t{level}_")) for n in names):
+        level = str(int(level or 1) + 1)
+    return text.replace("__MOFO__", f"_fo{level}_").replace("__MOT__", f"_t{level}_")
 
 
 def _jvp_name(name):

@@ -78,13 +78,15 @@ def frule_for(rule, fn=None):
                 return forward
 
     def pullback_frule(T, args, targs, kwargs):
-        for a in list(args) + list(kwargs.values()):
-            if _is_callback(a):
-                # the reverse rule would run the callback outside forward mode: tangents of what it
-                # closes over would be missed
-                raise UnsupportedOperationError(
-                    f"forward mode has no rule for {getattr(rule, '__name__', rule)}, which calls "
-                    f"{getattr(a, '__name__', 'a function')} it is given; register one with morula.frule")
+        constant = _is_constant_rule(rule)
+        if not constant:
+            for a in list(args) + list(kwargs.values()):
+                if _is_callback(a):
+                    # the reverse rule would run the callback outside forward mode: tangents of what
+                    # it closes over would be missed
+                    raise UnsupportedOperationError(
+                        f"forward mode has no rule for {getattr(rule, '__name__', rule)}, which calls "
+                        f"{getattr(a, '__name__', 'a function')} it is given; register one with morula.frule")
         before = _fingerprints(args)
         out, pb = rule(*args, **kwargs)
         if before != _fingerprints(args):
@@ -123,6 +125,11 @@ def jvp_from_pullback(out, pb, targs):
             flat.append(total)
         results[path] = adapter.from_flat(value, flat)
     return _assemble(out, (), results)
+
+
+def _is_constant_rule(rule):
+    name = getattr(rule, "__name__", "")
+    return name.startswith("nondiff_") or name == "constant_method"
 
 
 def _is_callback(a):

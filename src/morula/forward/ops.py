@@ -269,7 +269,7 @@ def setattr_back(T, obj, tobj, name, tname, value, tvalue):
     if current is value:
         return obj, tangent_of(T, obj, tobj)
     memory = ARRAY_MEMORY.get(type(value))
-    if memory is not None and type(current) is type(value) and memory.root(current) is memory.root(value):
+    if memory is not None and type(current) is type(value) and memory.root_id(current) == memory.root_id(value):
         return obj, tangent_of(T, obj, tobj)   # a view of the attribute's memory, changed in place
     return setattr_op(T, obj, tobj, name, tname, value, tvalue)
 

@@ -71,6 +71,16 @@ def resolve(T, x, tx):
     return tangent_of(T, x, tx)
 
 
+def _items(t, n):
+    """The ``n`` item tangents of a tuple's tangent ``t`` (``None``: all zero), as a list."""
+    if t is None:
+        return [None] * n
+    if isinstance(t, _tangents.ObjectCotangent):
+        t = list(t.fields.values())
+    items = list(t)
+    return items + [None] * (n - len(items))
+
+
 def _is_object(x):
     return hasattr(x, "__dict__") and not isinstance(x, _NOT_OBJECTS)
 
@@ -300,17 +310,12 @@ def _with_out(T, f, args, targs, kwargs, tkwargs):
 
 
 def call_python(T, f, args, targs, kwargs, tkwargs):
-    if f.__module__ in _rev._MORULA_INTERNALS or f.__module__.startswith("morula.forward"):
+    api = api_of(f)
+    if api is not None and api is not True:
+        # a derivative taken inside the function being differentiated: its nested implementation
+        return dispatch(T, api, args, targs, kwargs, tkwargs)
+    if f.__module__ in _rev._MORULA_INTERNALS:
         return _opaque(f, args, kwargs)
-    api = f.__dict__.get("__morula_api__")
-    if api:
-        handler = getattr(api, "jvp", None) if not isinstance(api, bool) else None
-        if handler is None:
-            raise UnsupportedOperationError(
-                f"{_user_site() or ''}: morula.{f.__name__.split('_')[0]} inside a function "
-                "differentiated in forward mode is not supported yet; use morula.jvp/jacfwd/hessian "
-                "for nested derivatives")
-        return handler(T, args, targs, kwargs, tkwargs)
     jvp_fn, layout = transform.jvp_of(f)
     if jvp_fn is None:
         return _opaque(f, args, kwargs)   # library code morula cannot read: a constant or an error
@@ -324,6 +329,11 @@ def call_python(T, f, args, targs, kwargs, tkwargs):
     if kwargs:
         return jvp_fn(T, tp, tcl, *args, **kwargs)
     return jvp_fn(T, tp, tcl, *args)
+
+
+def api_of(f):
+    """The nested implementation of a derivative function made by the API (``morula.nested``)."""
+    return f.__dict__.get("__morula_api__")
 
 
 def _default_tangents(layout, tp, tcl, nargs, kwargs):
@@ -521,7 +531,7 @@ def _namedtuple_method(T, obj, tobj, name, args, targs, kwargs, tkwargs):
         out = obj._make(values)
         return out, tuple(tans) if any(t is not None for t in tans) else None
     out = obj._replace(**(kwargs or {}))
-    items = list(_tangents._items(tobj, len(obj), obj._fields)) if tobj is not None else [None] * len(obj)
+    items = _items(tobj, len(obj))
     for k in kwargs or {}:
         items[obj._fields.index(k)] = tangent_of(T, kwargs[k], (tkwargs or {}).get(k))
     return out, tuple(items) if any(t is not None for t in items) else None
@@ -542,7 +552,7 @@ def _elements(T, xs, txs):
         return values, tans
     if isinstance(xs, tuple):
         values = list(xs)
-        tt = _tangents._items(txs, len(values)) if txs is not None else [None] * len(values)
+        tt = _items(txs, len(values))
         return values, [tangent_of(T, v, c) for v, c in zip(values, tt)]
     if isinstance(xs, dict) and _rev._class_attr(t, "__iter__") is dict.__iter__:
         return list(xs), [None] * len(xs)
@@ -594,12 +604,14 @@ def unpack(T, value, tvalue, n):
 
 
 def helper_values(op_names):
+    """Values of the names generated code uses (``__MOFO__`` is the codegen's helper prefix)."""
     from . import ops
-    values = {"_fo_call": call, "_fo_callk": callk, "_fo_callv": callv,
-              "_fo_meth": meth, "_fo_methk": methk, "_fo_methv": methv,
-              "_fo_iter": iterate, "_fo_unpack": unpack, "_fo_closure": closure, "_fo_F": FAST_FLOATS}
+    values = {"__MOFO__call": call, "__MOFO__callk": callk, "__MOFO__callv": callv,
+              "__MOFO__meth": meth, "__MOFO__methk": methk, "__MOFO__methv": methv,
+              "__MOFO__iter": iterate, "__MOFO__unpack": unpack, "__MOFO__closure": closure,
+              "__MOFO__F": FAST_FLOATS}
     for name in op_names:
-        values[f"_fo_op_{name}"] = ops.OPS[name]
+        values[f"__MOFO__op_{name}"] = ops.OPS[name]
     return values
 
 

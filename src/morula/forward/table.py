@@ -22,34 +22,36 @@ ARRAY_MEMORY = {}   # array type -> adapter (root, zeros, view, assign), registe
 
 class TangentTable:
     def __init__(self):
-        self.buffers = {}    # id(root) -> (root, tangent buffer)
+        self.buffers = {}    # id(root) -> (tangent buffer, an array of that root)
         self.objects = {}    # id(obj) -> (obj, tangent container)
         self.closures = {}   # id(function) -> (function, getter of its captured variables' tangents)
 
     # -- arrays ---------------------------------------------------------------
+    # The adapter is asked for the root's *id* and for views of a buffer, never for the root
+    # itself: an outer transform differentiating this code must not see the root array come out
+    # of a call (it would take it for a new array).
     def array(self, x, memory):
         """The tangent of array ``x`` (a view into its root's tangent buffer), or None."""
-        root = memory.root(x)
-        entry = self.buffers.get(id(root))
+        entry = self.buffers.get(memory.root_id(x))
         if entry is None:
             return None
-        return entry[1] if x is root else memory.view(entry[1], root, x)
+        return memory.view(entry[0], x)
 
     def has_array(self, x, memory):
-        return id(memory.root(x)) in self.buffers
+        return memory.root_id(x) in self.buffers
 
     def array_for_write(self, x, memory):
         """The tangent of ``x``, created as zeros (for its whole root buffer) if it had none;
         None for arrays that cannot carry a derivative (integers)."""
-        root = memory.root(x)
-        entry = self.buffers.get(id(root))
+        key = memory.root_id(x)
+        entry = self.buffers.get(key)
         if entry is None:
-            buf = memory.zeros(root)
+            buf = memory.zeros(x)
             if buf is None:
                 return None
-            entry = (root, buf)
-            self.buffers[id(root)] = entry
-        return entry[1] if x is root else memory.view(entry[1], root, x)
+            entry = (buf, x)   # x keeps its root alive: ids stay unique while the table lives
+            self.buffers[key] = entry
+        return memory.view(entry[0], x)
 
     def set_array(self, x, tangent, memory):
         """Record ``tangent`` as the tangent of array ``x`` (a fresh result or an input)."""

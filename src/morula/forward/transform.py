@@ -55,7 +55,7 @@ def compile_function(fn):
         factory = namespace["__mo_factory__"]
         helpers = runtime.helper_values(generated.op_names)
         ops = sorted(generated.op_names)
-        args = [helpers[h] for h in HELPERS] + [helpers[f"_fo_op_{o}"] for o in ops] + [None] * len(core_fn.freevars)
+        args = [helpers[h] for h in HELPERS] + [helpers[f"__MOFO__op_{o}"] for o in ops] + [None] * len(core_fn.freevars)
         prototype = factory(*args)
         cells = dict(zip(prototype.__code__.co_freevars, prototype.__closure__ or ()))
         a = core_fn.args
@@ -93,6 +93,63 @@ def jvp_of(fn):
     except (AttributeError, TypeError):
         pass
     return jvp_fn, entry.layout
+
+
+_NESTED_ATTR = "__morula_forward_nested__"
+_nested_cache = {}   # id(code) -> (code, rules version, (code object of the jvp function, layout))
+_counter = [0]
+
+
+def nested_jvp_of(fn):
+    """Like ``jvp_of``, but the generated code is compiled from its own source text, registered
+    with ``linecache`` under a file name of its own, so that an outer transform can read and
+    differentiate it (derivatives of derivatives)."""
+    import linecache
+    cached = fn.__dict__.get(_NESTED_ATTR)
+    version = REGISTRY.version
+    if cached is not None and cached[0] == version and cached[2] is fn.__code__:
+        return cached[1], cached[3]
+    from . import runtime
+    key = id(fn.__code__)
+    hit = _nested_cache.get(key)
+    if hit is not None and hit[0] is fn.__code__ and hit[1] == version:
+        code, layout, freevars, helper_cells = hit[2]
+    else:
+        try:
+            entry = compile_function(fn)
+        except (SourceNotFoundError, MorulaError, SyntaxError):
+            from ..reverse.runtime import _is_library_code
+            if not _is_library_code(fn.__code__):
+                raise
+            return None, None
+        text = "\n".join(_show_placeholders(line, entry.generated.placeholders)
+                         for line in entry.generated.text.splitlines()) + "\n"
+        with _lock:
+            _counter[0] += 1
+            filename = f"<morula forward code of {fn.__qualname__} #{_counter[0]}>"
+        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+        namespace = {}
+        exec(compile(text, filename, "exec"), fn.__globals__, namespace)
+        helpers = runtime.helper_values(entry.generated.op_names)
+        ops = sorted(entry.generated.op_names)
+        args = [helpers[h] for h in HELPERS] + [helpers[f"__MOFO__op_{o}"] for o in ops] + \
+            [None] * len(entry.function.freevars)
+        prototype = namespace["__mo_factory__"](*args)
+        helper_cells = dict(zip(prototype.__code__.co_freevars, prototype.__closure__ or ()))
+        code, layout, freevars = prototype.__code__, entry.layout, prototype.__code__.co_freevars
+        _nested_cache[key] = (fn.__code__, version, (code, layout, freevars, helper_cells))
+    closure = None
+    if freevars:
+        user_cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+        closure = tuple(user_cells[name] if name in user_cells else helper_cells[name] for name in freevars)
+    jvp_fn = types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, closure)
+    if fn.__kwdefaults__:
+        jvp_fn.__kwdefaults__ = dict(fn.__kwdefaults__)
+    try:
+        fn.__dict__[_NESTED_ATTR] = (version, jvp_fn, fn.__code__, layout)
+    except (AttributeError, TypeError):
+        pass
+    return jvp_fn, layout
 
 
 def generated_source(fn):

@@ -436,11 +436,22 @@ def _call_python(f, args, kwargs, seed=None, self_seeded=False):
         if is_constant(out):
             return out, None
         raise MissingRuleError(f, _user_site())
-    if f.__dict__.get("__morula_api__"):
-        raise NotImplementedError(
-            f"{_user_site() or ''}: differentiating through morula.{f.__name__.split('_')[0]} "
-            "(a derivative inside a differentiated function, e.g. grad of grad) is not supported "
-            "yet: it comes with forward mode and higher-order derivatives.")
+    api = f.__dict__.get("__morula_api__")
+    if api is not None:
+        if api is True:
+            raise UnsupportedOperationError(
+                f"{_user_site() or ''}: differentiating through {f.__name__} (a vjp pullback made "
+                "outside the function) is not supported; call morula.grad/jvp/jacobian/hessian "
+                "inside the function instead.")
+        # a derivative function made outside (dg = morula.grad(g)) called in differentiated code:
+        # its nested implementation (morula.nested) is differentiated instead
+        out, pb = _dispatch(api, args, kwargs)
+        if pb is None:
+            return out, None
+
+        def nested_api_pullback(g, param_seeds=None):
+            return (None,) + tuple(pb(g)[1:])
+        return out, _shadow.keep_must_run(pb, nested_api_pullback, out)
     try:
         forward = transform.forward_of(f)
     except (SourceNotFoundError, MorulaError, SyntaxError) as error:

@@ -25,7 +25,7 @@ from ..forward.derived import FRULES, attach
 from ..forward.table import ARRAY_MEMORY
 from . import numpy_elementwise as E
 from .numpy_vspace import as_operand, nan_safe_product
-from .registry import REGISTRY
+from .registry import REGISTRY, nondiff
 
 
 # --------------------------------------------------------------------------- tangent memory
@@ -41,7 +41,13 @@ class NumpyMemory:
             base = b
 
     @staticmethod
-    def zeros(root):
+    def root_id(x):
+        return id(NumpyMemory.root(x))
+
+    @staticmethod
+    def zeros(x):
+        """A zero tangent buffer for the root of ``x`` (same layout), or None for integers."""
+        root = NumpyMemory.root(x)
         if root.dtype.kind not in "fc":
             return None
         if root.flags.c_contiguous:
@@ -55,9 +61,12 @@ class NumpyMemory:
         return np.ndarray(root.shape, root.dtype, buffer=extent, offset=offset, strides=root.strides)
 
     @staticmethod
-    def view(buf, root, x):
-        """``buf`` (the tangent of ``root``) viewed as ``x`` views ``root``: a NumPy view whose
+    def view(buf, x):
+        """``buf`` (the tangent of ``x``'s root) viewed as ``x`` views its root: a NumPy view whose
         ``base`` leads back to ``buf``'s memory, so anything tracking views by base sees it."""
+        root = NumpyMemory.root(x)
+        if x is root:
+            return buf
         if x.dtype.kind not in "fc":
             return None
         if x.size == 0:
@@ -73,6 +82,33 @@ class NumpyMemory:
         offset = (buf.__array_interface__["data"][0] - flat.__array_interface__["data"][0]
                   + x.__array_interface__["data"][0] - root.__array_interface__["data"][0])
         return np.ndarray(x.shape, x.dtype, buffer=flat, offset=offset, strides=x.strides)
+
+    @staticmethod
+    def zeros_like(x):
+        return np.zeros(np.shape(x), x.dtype if x.dtype.kind in "fc" else np.float64)
+
+    @staticmethod
+    def units(x):
+        """Unit tangents for every element of ``x``, in C order."""
+        dtype = x.dtype if x.dtype.kind in "fc" else np.dtype(np.float64)
+        out = []
+        for k in range(x.size):
+            e = np.zeros(x.shape, dtype)
+            e.reshape(-1)[k] = 1
+            out.append(e)
+        return out
+
+    @staticmethod
+    def assemble(x, values):
+        """One derivative value per element of ``x`` (``units`` order) as an array shaped like ``x``."""
+        return np.reshape(np.array(values, dtype=np.result_type(x.dtype, np.float64) if x.dtype.kind != "c"
+                                   else x.dtype), np.shape(x))
+
+    @staticmethod
+    def jacobian(x, columns):
+        """Columns ``J e_k`` (one per element of ``x``) as a Jacobian of shape ``out.shape + x.shape``."""
+        stacked = np.stack([np.asarray(c) for c in columns], axis=-1)
+        return np.reshape(stacked, np.shape(columns[0]) + np.shape(x))
 
     @staticmethod
     def assign(target, value):
@@ -771,3 +807,34 @@ def _register():
 
 
 _register()
+
+
+# --------------------------------------------------------------------------- nested derivatives
+
+def tangent_view_rule(buf, x):
+    """Reverse mode over forward code: a tangent view is a view of the tangent buffer, so its
+    cotangent goes to that buffer's shadow (the reverse shadow finds the view by its base)."""
+    from ..reverse import shadow
+    out = NumpyMemory.view(buf, x)
+    if out is None:
+        return None, None
+    if out is buf:
+        def tangent_buffer_pullback(g):
+            return g, None
+        return out, tangent_buffer_pullback
+
+    def tangent_view_pullback(g):
+        if g is not None:
+            shadow.deposit(out, g)
+        return None, None
+    return out, tangent_view_pullback
+
+
+def tangent_view_frule(T, args, targs, kwargs):
+    # forward mode over forward code: the outer tangent of the view is found by its base
+    return NumpyMemory.view(*args), None
+
+
+REGISTRY.add_function(NumpyMemory.view, tangent_view_rule)
+attach(tangent_view_rule, tangent_view_frule)
+nondiff(NumpyMemory.root_id, NumpyMemory.zeros, NumpyMemory.zeros_like, NumpyMemory.units)

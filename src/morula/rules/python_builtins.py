@@ -589,10 +589,9 @@ def dict_get_method(d, key, *default):
 
     def dict_get_pullback(g):
         if present:
-            if shadow.kind(out) is not None:
-                shadow.deposit(out, g)
-            else:
-                shadow.item_deposit(d, key, g)
+            # a mutable value (or a tuple holding arrays) keeps its own shadow: it may be written
+            # in place after it was put in the dict
+            shadow.deposit_items(d, [(key, g)], {key: out})
             return (None, None) + (None,) * len(default)
         return (None, None) + (g,) * len(default)
     return out, dict_get_pullback

@@ -1,0 +1,249 @@
+"""Derivatives taken inside a function that is itself being differentiated.
+
+In: a call of ``morula.grad(g)``, ``value_and_grad``, ``jvp``, ``jacfwd``,
+``jacobian`` or ``hessian`` met while an outer transform (reverse or forward)
+runs. Out: the same values, computed by forward-mode code that the outer
+transform differentiates in turn -- so ``grad(grad(f))``, ``jvp`` of ``grad``,
+Hessians and gradients of functions containing inner gradient steps are
+exact, to any order.
+
+Why forward mode inside: the forward runtime and its rules are ordinary Python
+(``forward.runtime``, ``forward.table``, the ``*_forward`` rule modules) and
+its generated code is registered with ``linecache`` (``nested_jvp_of``), so an
+outer transform can read and differentiate all of it. Each inner evaluation
+gets its own tangent memory: inner tangents are plain values to the outer
+level, which is why there is no perturbation confusion
+(``d/dx [x * d/dy (x + y)] = 1``). An inner gradient with respect to an
+argument of n numbers costs n forward passes.
+
+Everything here is written so that the transforms can read it: no ``try``,
+no generators.
+"""
+
+from .forward import runtime as fr
+from .forward.table import ARRAY_MEMORY, TangentTable
+
+
+def jvp_call(f, primals, tangents_in, kwargs=None):
+    """``(f(*primals), J tangents)`` by forward mode (the transformable twin of ``morula.jvp``)."""
+    T = TangentTable()
+    primals = tuple(primals)
+    targs = tuple(_seed(T, p, t) for p, t in zip(primals, tuple(tangents_in)))
+    tkwargs = {k: None for k in kwargs} if kwargs else None
+    out, tout = fr.dispatch(T, f, primals, targs, kwargs or None, tkwargs)
+    return out, _extract(T, out, tout)
+
+
+def _seed(T, x, t):
+    if t is None:
+        return None
+    tx = type(x)
+    if tx is list:
+        T.set_container(x, [_seed(T, v, c) for v, c in zip(x, t)])
+        return T.container(x)
+    if tx is tuple:
+        return tuple(_seed(T, v, c) for v, c in zip(x, t))
+    if tx is dict:
+        T.set_container(x, {k: _seed(T, v, t.get(k)) for k, v in x.items()})
+        return T.container(x)
+    memory = ARRAY_MEMORY.get(tx)
+    if memory is not None:
+        T.set_array(x, t, memory)
+        return T.array(x, memory)
+    return t
+
+
+def _extract(T, out, tout):
+    t = type(out)
+    if t is float:
+        return 0.0 if tout is None else tout
+    if t is complex:
+        return 0j if tout is None else tout
+    memory = ARRAY_MEMORY.get(t)
+    if memory is not None:
+        tv = T.array(out, memory)
+        return memory.zeros_like(out) if tv is None else tv
+    if t is tuple or t is list:
+        items = fr._items(T.container(out) if t is list else tout, len(out))
+        values = [_extract(T, v, c) for v, c in zip(out, items)]
+        return tuple(values) if t is tuple else values
+    if t is dict:
+        items = T.container(out) or {}
+        return {k: _extract(T, v, items.get(k)) for k, v in out.items()}
+    return tout
+
+
+def _units(x):
+    """Unit directions for every element of ``x`` (a float or an array), with ``x``'s structure."""
+    if type(x) is float or type(x) is int:
+        return [1.0]
+    memory = ARRAY_MEMORY.get(type(x))
+    if memory is None:
+        from .errors import UnsupportedOperationError
+        raise UnsupportedOperationError(
+            f"a derivative inside a differentiated function is taken with respect to floats and "
+            f"arrays; got a {type(x).__name__}. Pass the array (or float) itself.")
+    return memory.units(x)
+
+
+def _assemble(x, values):
+    """The derivative with respect to ``x`` from one value per element of ``x`` (``_units`` order)."""
+    if type(x) is float or type(x) is int:
+        return values[0]
+    return ARRAY_MEMORY[type(x)].assemble(x, values)
+
+
+def value_and_grad_call(f, argnums, has_aux, *args, **kwargs):
+    """``value_and_grad(f, argnums, has_aux)(*args, **kwargs)``: one forward pass per element."""
+    single = type(argnums) is int
+    nums = (argnums,) if single else tuple(argnums)
+    value = None
+    grads = []
+    for i in nums:
+        parts = []
+        for e in _units(args[i]):
+            directions = tuple(e if j == i else None for j in range(len(args)))
+            out, t = jvp_call(f, args, directions, kwargs)
+            if has_aux:
+                value = out
+                parts.append(t[0])
+            else:
+                value = out
+                parts.append(t)
+        grads.append(_assemble(args[i], parts))
+    if value is None:
+        value = f(*args, **kwargs)
+    g = grads[0] if single else tuple(grads)
+    return value, g
+
+
+def grad_call(f, argnums, has_aux, *args, **kwargs):
+    value, g = value_and_grad_call(f, argnums, has_aux, *args, **kwargs)
+    if has_aux:
+        return g, value[1]
+    return g
+
+
+def jacfwd_call(f, argnums, *args, **kwargs):
+    """The Jacobian, ``out.shape + x.shape``, one forward pass per input element."""
+    single = type(argnums) is int
+    nums = (argnums,) if single else tuple(argnums)
+    result = []
+    for i in nums:
+        columns = []
+        for e in _units(args[i]):
+            directions = tuple(e if j == i else None for j in range(len(args)))
+            out, t = jvp_call(f, args, directions, kwargs)
+            columns.append(t)
+        result.append(_jacobian_from_columns(args[i], columns))
+    return result[0] if single else tuple(result)
+
+
+def _jacobian_from_columns(x, columns):
+    first = columns[0]
+    memory = ARRAY_MEMORY.get(type(first)) or ARRAY_MEMORY.get(type(x))
+    if memory is None:   # a scalar function of a scalar
+        return first
+    return memory.jacobian(x, columns)
+
+
+def hessian_call(f, argnums, *args, **kwargs):
+    def gradient(*xs):
+        return grad_call(f, argnums, False, *xs, **kwargs)
+    return jacfwd_call(gradient, argnums, *args)
+
+
+def first_derivative(f, directions, *xs):
+    """``x -> J(x) v``: the directional derivative, as a function to differentiate again."""
+    return jvp_call(f, xs, directions)[1]
+
+
+def first_derivative_kw(f, directions, kwargs, *xs):
+    return jvp_call(f, xs, directions, kwargs)[1]
+
+
+# -- the API called by name inside differentiated code -------------------------------------------
+
+def grad_inside(f, argnums=0, has_aux=False):
+    import functools
+    return functools.partial(grad_call, f, argnums, has_aux)
+
+
+def value_and_grad_inside(f, argnums=0, has_aux=False):
+    import functools
+    return functools.partial(value_and_grad_call, f, argnums, has_aux)
+
+
+def jacfwd_inside(f, argnums=0):
+    import functools
+    return functools.partial(jacfwd_call, f, argnums)
+
+
+def hessian_inside(f, argnums=0):
+    import functools
+    return functools.partial(hessian_call, f, argnums)
+
+
+def jvp_inside(f, primals, tangents):
+    return jvp_call(f, primals, tangents)
+
+
+def hvp_inside(f, primals, tangents):
+    n = len(primals)
+    nums = 0 if n == 1 else tuple(range(n))
+
+    def gradient(*xs):
+        return grad_call(f, nums, False, *xs)
+    return jvp_call(gradient, primals, tangents)[1]
+
+
+def register_api_rules(api):
+    """Calls of the public API inside differentiated code run these twins (``substitute``)."""
+    from .rules.registry import substitute
+    substitute(api.grad)(grad_inside)
+    substitute(api.value_and_grad)(value_and_grad_inside)
+    substitute(api.jacfwd)(jacfwd_inside)
+    substitute(api.jacobian)(jacfwd_inside)
+    substitute(api.hessian)(hessian_inside)
+    substitute(api.jvp)(jvp_inside)
+    substitute(api.hvp)(hvp_inside)
+
+
+def register_runtime_rules():
+    """How an outer transform treats the forward runtime it differentiates: generated code is
+    fetched in its readable variant; loops are walked as lists."""
+    from .forward import derived, transform
+    from .rules.registry import REGISTRY, substitute
+
+    # the readable function shares the user function's closure cells: its closure's cotangent
+    # (reverse) or tangents (forward) are the user function's
+    def readable_jvp_of_rule(fn):
+        out = transform.nested_jvp_of(fn)
+
+        def readable_jvp_of_pullback(g):
+            return (g[0] if isinstance(g, tuple) else None,)
+        return out, readable_jvp_of_pullback
+
+    def readable_jvp_of_frule(T, args, targs, kwargs):
+        fn = args[0]
+        out = transform.nested_jvp_of(fn)
+        entry = T.closures.get(id(fn))
+        if entry is not None and entry[0] is fn and out[0] is not None:
+            T.closures[id(out[0])] = (out[0], entry[1])
+        return out, None
+
+    REGISTRY.add_function(transform.jvp_of, readable_jvp_of_rule)
+    derived.attach(readable_jvp_of_rule, readable_jvp_of_frule)
+    substitute(fr.iterate)(iterate_as_list)
+    # lookups whose results are functions, rules, types or flags: run as written
+    from .reverse import ops as reverse_ops
+    from .reverse import runtime as reverse_runtime
+    from .rules.registry import Registry, nondiff, nondiff_method
+    nondiff(reverse_ops._python_dunder, reverse_runtime._class_attr, reverse_runtime.is_constant,
+            reverse_runtime._is_library_code, reverse_runtime.user_site, fr._is_object, fr.api_of)
+    nondiff_method(Registry, "method_rule", "attribute_rule", "function_rule", "bind_keywords")
+
+
+def iterate_as_list(T, xs, txs):
+    values, tans = fr._elements(T, xs, txs)
+    return list(zip(values, tans))
