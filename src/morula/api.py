@@ -29,7 +29,19 @@ def _promote(x):
     return x
 
 
+# Transformed code runs several Python frames per user call, and a derivative of a derivative
+# runs the outer transform over the inner one: deep but legitimate stacks (CPython 3.11+ does
+# not use the C stack for Python-to-Python calls).
+_RECURSION_LIMIT = 20000
+
+
+def _deep_enough():
+    if sys.getrecursionlimit() < _RECURSION_LIMIT:
+        sys.setrecursionlimit(_RECURSION_LIMIT)
+
+
 def _run(f, args, kwargs, differentiated=None):
+    _deep_enough()
     if differentiated is not None:
         with shadow.inactive_scope(args, differentiated, kwargs):
             return _run(f, args, kwargs)
@@ -349,6 +361,7 @@ def source(f, mode="reverse", *, file=_STDOUT):
 def _forward(f, primals, tangents_in, kwargs=None):
     """Run ``f`` in forward mode from user tangents; returns ``(out, tangent_out)`` (API form)."""
     from .forward import runtime as forward_runtime
+    _deep_enough()
     T = forward_runtime.new_table()
     targs = []
     for i, (p, t) in enumerate(zip(primals, tangents_in)):

@@ -73,9 +73,14 @@ def _extract(T, out, tout):
     return tout
 
 
+def _is_scalar(x):
+    return type(x) is float or type(x) is int or (getattr(x, "shape", None) == () and
+                                                     ARRAY_MEMORY.get(type(x)) is None)
+
+
 def _units(x):
     """Unit directions for every element of ``x`` (a float or an array), with ``x``'s structure."""
-    if type(x) is float or type(x) is int:
+    if _is_scalar(x):
         return [1.0]
     memory = ARRAY_MEMORY.get(type(x))
     if memory is None:
@@ -88,7 +93,7 @@ def _units(x):
 
 def _assemble(x, values):
     """The derivative with respect to ``x`` from one value per element of ``x`` (``_units`` order)."""
-    if type(x) is float or type(x) is int:
+    if _is_scalar(x):
         return values[0]
     return ARRAY_MEMORY[type(x)].assemble(x, values)
 
@@ -233,14 +238,16 @@ def register_runtime_rules():
         return out, None
 
     REGISTRY.add_function(transform.jvp_of, readable_jvp_of_rule)
+    REGISTRY.add_function(transform.nested_jvp_of, readable_jvp_of_rule)   # third order and up
     derived.attach(readable_jvp_of_rule, readable_jvp_of_frule)
     substitute(fr.iterate)(iterate_as_list)
     # lookups whose results are functions, rules, types or flags: run as written
     from .reverse import ops as reverse_ops
     from .reverse import runtime as reverse_runtime
     from .rules.registry import Registry, nondiff, nondiff_method
+    nondiff(object.__new__)   # a fresh, empty instance (the forward runtime's constructor)
     nondiff(reverse_ops._python_dunder, reverse_runtime._class_attr, reverse_runtime.is_constant,
-            reverse_runtime._is_library_code, reverse_runtime.user_site, fr._is_object, fr.api_of)
+            reverse_runtime._is_library_code, reverse_runtime.user_site, fr._is_object, fr.api_of, fr.is_constant_wrapper)
     nondiff_method(Registry, "method_rule", "attribute_rule", "function_rule", "bind_keywords")
 
 

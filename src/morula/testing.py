@@ -174,8 +174,9 @@ def _any_leaf(a):
 
 def _check_second_order(f, args, direction, u, modes, eps, rtol, atol, seed):
     """The first derivative in direction ``direction`` is itself differentiable: check it."""
-    def first_derivative(*xs):
-        return jvp(f, xs, direction)[1]
+    import functools
+    from . import nested
+    first_derivative = functools.partial(nested.first_derivative_kw, f, direction, None)
     check_grads(first_derivative, args, modes=modes, order=1, eps=eps, rtol=max(rtol, 1e-4),
                 atol=max(atol, 1e-5), seed=seed + 1, directions=1)
 

@@ -117,7 +117,7 @@ class ForwardCodegen:
 
     def block(self, stmts, out, indent):
         if not stmts:
-            out.emit(indent, "pass", None)
+            out.emit(indent, "pass", self.fn.first_line)
         for s in stmts:
             getattr(self, "stmt_" + type(s).__name__)(s, out, indent)
 

@@ -121,7 +121,7 @@ def jvp_from_pullback(out, pb, targs):
                 s = 0.0
                 for c, t in zip(cts, targs):
                     s += _inner(c, t)
-                total = total + (s if part == 1.0 else 1j * s)
+                total = total + s if part == 1.0 else total + 1j * s
             flat.append(total)
         results[path] = adapter.from_flat(value, flat)
     return _assemble(out, (), results)
@@ -161,12 +161,11 @@ class _ScalarAdapter:
 
     @staticmethod
     def basis(x, j, part):
-        return part if isinstance(x, complex) else float(part.real)
+        return part if isinstance(x, complex) else 1.0
 
     @staticmethod
     def from_flat(x, flat):
-        v = flat[0]
-        return v if isinstance(x, complex) else float(v.real)
+        return flat[0]
 
 
 def _adapter(x):

@@ -122,7 +122,8 @@ def nested_jvp_of(fn):
             if not _is_library_code(fn.__code__):
                 raise
             return None, None
-        text = "\n".join(_show_placeholders(line, entry.generated.placeholders)
+        compilable = {name: _slices_as_calls(node) for name, node in entry.generated.placeholders.items()}
+        text = "\n".join(_show_placeholders(line, compilable)
                          for line in entry.generated.text.splitlines()) + "\n"
         with _lock:
             _counter[0] += 1
@@ -150,6 +151,22 @@ def nested_jvp_of(fn):
     except (AttributeError, TypeError):
         pass
     return jvp_fn, layout
+
+
+def _slices_as_calls(node):
+    """A copy of ``node`` that unparses to valid Python on its own: index expressions
+    (``1:-1``, ``(1:, 2)``) become ``slice(...)`` calls."""
+    import ast
+    import copy
+
+    class SliceToCall(ast.NodeTransformer):
+        def visit_Slice(self, s):
+            self.generic_visit(s)
+            parts = [p if p is not None else ast.Constant(None) for p in (s.lower, s.upper, s.step)]
+            return ast.Call(ast.Name("slice", ast.Load()), parts, [])
+
+    out = SliceToCall().visit(copy.deepcopy(node))
+    return ast.fix_missing_locations(out)
 
 
 def generated_source(fn):

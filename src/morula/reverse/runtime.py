@@ -359,7 +359,8 @@ def _dispatch(f, args, kwargs):
         out, pb = _dispatch(inner, args, kwargs)
         return out, pb
     owner = getattr(f, "__self__", None)
-    if tf is types.BuiltinMethodType and owner is not None and type(owner) is not _ModuleType:
+    if tf is types.BuiltinMethodType and owner is not None and type(owner) is not _ModuleType \
+            and not isinstance(owner, type):
         # a bound method of a builtin object used as a value (map(acc.append, xs)): as acc.append(x)
         out, pb = _resolve_method(owner, f.__name__, args, kwargs or {})
         if pb is None:
@@ -401,7 +402,9 @@ def _call_opaque(f, args, kwargs):
 
 _IMMUTABLE = {float, int, bool, complex, str, bytes, tuple, frozenset, type(None)}
 # morula's own machinery is run, never transformed (its results are functions and constants)
-_MORULA_INTERNALS = {"morula.api", "morula.testing", "morula.tangents", "morula.reverse.runtime",
+# (morula.tangents is ordinary Python that rules' pullbacks call: differentiated when a derivative of
+# a derivative runs through those pullbacks)
+_MORULA_INTERNALS = {"morula.api", "morula.testing", "morula.reverse.runtime",
                      "morula.reverse.transform"}
 
 
@@ -436,6 +439,8 @@ def _call_python(f, args, kwargs, seed=None, self_seeded=False):
         if is_constant(out):
             return out, None
         raise MissingRuleError(f, _user_site())
+    if f.__dict__.get("__morula_constant__"):
+        return (f(*args, **kwargs) if kwargs else f(*args)), None   # a nondiff rule's wrapper
     api = f.__dict__.get("__morula_api__")
     if api is not None:
         if api is True:

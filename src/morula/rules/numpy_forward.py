@@ -155,17 +155,13 @@ class NumpySpace:
 
     @staticmethod
     def basis(x, j, part):
-        e = np.zeros(np.shape(x), dtype=np.result_type(x.dtype, np.float64) if x.dtype.kind == "f" else x.dtype)
-        e.reshape(-1)[j] = part if np.iscomplexobj(e) else part.real
-        e = e.astype(x.dtype, copy=False)
+        e = np.zeros(np.shape(x), dtype=x.dtype)
+        e.reshape(-1)[j] = part if x.dtype.kind == "c" else 1.0
         return e if isinstance(x, np.ndarray) else e[()]
 
     @staticmethod
     def from_flat(x, flat):
-        t = np.array(flat).reshape(np.shape(x))
-        if not np.iscomplexobj(x):
-            t = t.real
-        t = t.astype(x.dtype, copy=False)
+        t = np.reshape(np.array(flat, dtype=x.dtype), np.shape(x))
         return t if isinstance(x, np.ndarray) else t[()]
 
     @staticmethod
@@ -283,6 +279,10 @@ def multilinear_frule(fn, argnums=(0, 1), name=None):
         return out, _sum(*terms)
     multilinear_forward.__name__ = f"{name or getattr(fn, '__name__', 'fn')}_multilinear_frule"
     return multilinear_forward
+
+
+def _item(a, index):
+    return a[index]
 
 
 def _method(name):
@@ -610,6 +610,35 @@ def frule_for_pullback(fn):
     return from_pullback
 
 
+def _prod_frule(T, args, targs, kwargs):
+    """``prod``: sum over i of t_i times the product of the others (exact with zeros)."""
+    from .numpy_reductions import _NoValue, _given
+    full = list(args) + [_NoValue] * (7 - len(args))
+    a, axis, dtype, out_, keepdims, initial, where = full[:7]
+    axis = axis if _given(axis) else None
+    dtype = dtype if _given(dtype) else None
+    if _given(initial) or (_given(where) and where is not True) or kwargs or dtype is not None \
+            or isinstance(axis, tuple):
+        return frule_for_pullback(np.prod)(T, args, targs, kwargs)
+    y = np.prod(*args)
+    ta = targs[0]
+    if ta is None or not _inexact(y):
+        return y, None
+    x = np.asarray(a)
+    if axis is None:
+        x, t, ax = x.reshape(-1), np.reshape(ta, -1), 0
+    else:
+        t, ax = np.asarray(ta), axis
+    xm, tm = np.moveaxis(x, ax, -1), np.moveaxis(t, ax, -1)
+    ones = np.ones(xm.shape[:-1] + (1,), dtype=xm.dtype)
+    left = np.cumprod(np.concatenate([ones, xm[..., :-1]], axis=-1), axis=-1)
+    right = np.flip(np.cumprod(np.concatenate([ones, np.flip(xm[..., 1:], axis=-1)], axis=-1), axis=-1), axis=-1)
+    tangent = np.sum(tm * left * right, axis=-1)
+    if _given(keepdims) and keepdims:
+        tangent = np.expand_dims(tangent, ax) if axis is not None else np.reshape(tangent, (1,) * np.ndim(a))
+    return y, tangent if isinstance(y, np.ndarray) else np.asarray(tangent, dtype=np.result_type(y))[()]
+
+
 def _sort_frule(T, args, targs, kwargs):
     a = args[0]
     axis = args[1] if len(args) > 1 else kwargs.get("axis", -1)
@@ -723,7 +752,7 @@ def _register():
     _on_function(np.broadcast_arrays, linear_frule(np.broadcast_arrays, tuple(range(32))))
     if hasattr(np, "trapezoid"):
         _on_function(np.trapezoid, _trapezoid_frule)
-    FRULES[operator.getitem] = linear_frule(operator.getitem, (0,), "getitem")
+    FRULES[operator.getitem] = linear_frule(_item, (0,), "getitem")
 
     for fn in (np.matmul, np.dot, np.inner, np.outer, np.vdot, np.kron, np.cross):
         _on_function(fn, multilinear_frule(fn))
@@ -764,6 +793,8 @@ def _register():
         extremum = _extremum_frule(fn)
         _on_method(name, lambda T, a, t, k, _e=extremum: _e(T, a, t, k))
     _on_function(np.sort, _sort_frule)
+    _on_function(np.prod, _prod_frule)
+    _on_method("prod", lambda T, a, t, k: _prod_frule(T, a, t, k))
     _on_function(np.polyval, _polyval_frule)
     _on_function(np.ldexp, _ldexp_frule)
     _on_function(np.nextafter, _nextafter_frule)

@@ -304,7 +304,10 @@ def _pick(fn):
             keys = [fr.dispatch(T, key, (v,), (t,), None, None)[0] for v, t in zip(values, tans)]
         else:
             keys = values
-        best = fn(range(len(values)), key=keys.__getitem__)
+        best = 0
+        for i in range(1, len(keys)):   # the first of equal extremes, as Python's max/min
+            if (keys[i] > keys[best]) if fn is max else (keys[i] < keys[best]):
+                best = i
         return values[best], tans[best]
     return extremum_frule
 
@@ -428,7 +431,7 @@ def sorted_frule(T, args, targs, kwargs):
         keys = [fr.dispatch(T, key, (v,), (t,), None, None)[0] for v, t in zip(values, tans)]
     else:
         keys = values
-    order = sorted(range(len(values)), key=keys.__getitem__, reverse=kwargs.get("reverse", False))
+    order = sorted(range(len(values)), key=lambda i: keys[i], reverse=kwargs.get("reverse", False))
     return [values[i] for i in order], [tans[i] for i in order]
 
 
@@ -681,7 +684,7 @@ def list_sort_frule(T, args, targs, kwargs):
     key = kwargs.get("key")
     keys = [fr.dispatch(T, key, (v,), (t,), None, None)[0] for v, t in zip(values, tans)] if key is not None \
         else values
-    order = sorted(range(len(values)), key=keys.__getitem__, reverse=kwargs.get("reverse", False))
+    order = sorted(range(len(values)), key=lambda i: keys[i], reverse=kwargs.get("reverse", False))
     lst[:] = [values[i] for i in order]
     items[:] = [tans[i] for i in order]
     return None, None

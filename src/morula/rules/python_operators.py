@@ -263,7 +263,9 @@ def _inplace(name, functional, shadow_update):
                 db = None
             return None, db
         inplace_pullback.__name__ = f"{name}_pullback"
-        return out, inplace_pullback
+        # it returns its argument, changed: must run even when nothing reads the result
+        # (operator.iadd(a, b) called as a function)
+        return out, shadow.ShadowPullback(inplace_pullback, (a, b), out, "effects", 2)
 
     inplace_rule.__name__ = f"{name}_rule"
     rrule(ifn)(inplace_rule)

@@ -189,6 +189,7 @@ def _constant_rule_for(fn):
         return fn(*args, **kwargs), None
 
     constant_rule.__name__ = f"nondiff_{getattr(fn, '__name__', 'fn')}"
+    constant_rule.__morula_constant__ = True   # run as written, even under an outer transform
     return constant_rule
 
 
@@ -204,6 +205,7 @@ def nondiff_method(cls, *names):
     for name in names:
         def constant_method(self, *args, _name=name, **kwargs):
             return getattr(self, _name)(*args, **kwargs), None
+        constant_method.__morula_constant__ = True
         REGISTRY.add_method(cls, name, constant_method)
 
 

@@ -510,3 +510,39 @@ def spsolve_rule(A, b, permc_spec=None, use_umfpack=True):
         return da, db
 
     return x, spsolve_pullback
+
+
+# -- forward mode ------------------------------------------------------------------------------------
+
+
+def _product_frule(previous, fn):
+    """Forward rule of the wrapped ``*``/``@``: the product rule (bilinear in the operands; a sparse
+    operand's tangent has its pattern); operand pairs without sparse matrices keep the old rule's."""
+    from ..forward.derived import frule_for
+    before = frule_for(previous) if previous is not None else None
+
+    def sparse_product_frule(T, args, targs, kwargs):
+        a, b = args
+        if not (_is_sparse(a) or _is_sparse(b)):
+            return before(T, args, targs, kwargs)
+        ta, tb = targs
+        terms = [t for t in (fn(ta, b) if ta is not None else None, fn(a, tb) if tb is not None else None)
+                 if t is not None]
+        out = fn(a, b)
+        if not terms:
+            return out, None
+        total = terms[0]
+        for t in terms[1:]:
+            total = total + t
+        return out, total
+    sparse_product_frule.__name__ = f"{fn.__name__}_with_sparse_frule"
+    return sparse_product_frule
+
+
+def _attach_forward():
+    from ..forward.derived import attach
+    attach(matmul_with_sparse_rule, _product_frule(_previous_matmul, operator.matmul))
+    attach(mul_with_sparse_rule, _product_frule(_previous_mul, operator.mul))
+
+
+_attach_forward()
