@@ -451,8 +451,10 @@ def hvp(f, primals, tangents_in):
     if len(primals) != len(tangents_in):
         raise ValueError(f"hvp got {len(primals)} primals but {len(tangents_in)} tangents")
     primals = tuple(_promote(p) for p in primals)
-    nums = 0 if len(primals) == 1 else tuple(range(len(primals)))
-    return grad(functools.partial(nested.first_derivative, f, tangents_in), argnums=nums)(*primals)
+    # f and the direction are arguments nobody differentiates: arrays they hold (f's constant
+    # matrices) need no cotangents (see shadow.inactive_scope)
+    nums = 3 if len(primals) == 1 else tuple(range(3, 3 + len(primals)))
+    return grad(nested.first_derivative_kw, argnums=nums)(f, tangents_in, None, *primals)
 
 
 def hessian(f, argnums=0):
@@ -472,8 +474,8 @@ def hessian(f, argnums=0):
             columns = []
             for e in _basis_directions(args[j]):
                 directions = tuple(e if k == j else None for k in range(len(args)))
-                row = grad(functools.partial(nested.first_derivative_kw, f, directions, kwargs),
-                           argnums=nums)(*args)
+                row = grad(nested.first_derivative_kw, argnums=tuple(3 + i for i in nums))(
+                    f, directions, kwargs, *args)
                 columns.append(row)
             for i_pos, i in enumerate(nums):
                 parts = [np.asarray(c[i_pos]) for c in columns]

@@ -18,11 +18,15 @@ The engine knows nothing about NumPy: an array library registers how to find a r
 how to view a buffer like a given view, and how to allocate a zero buffer.
 """
 
+import functools
 import threading
+import types
 
 from .. import tangents
 
 _state = threading.local()
+_FunctionType = types.FunctionType
+_partial = functools.partial
 ARRAY_TYPES = set()
 _hooks = {}   # type -> ArrayHooks
 
@@ -391,7 +395,8 @@ class inactive_scope:
 
 
 def _own_arrays(value, found, depth):
-    """Arrays in ``value`` (through lists, tuples and dicts) that own their memory."""
+    """Arrays in ``value`` (through lists, tuples, dicts, and the cells of closures and partials
+    passed as arguments: a function's constant matrix) that own their memory."""
     t = type(value)
     if t in ARRAY_TYPES:
         if getattr(value, "base", None) is None:
@@ -399,6 +404,17 @@ def _own_arrays(value, found, depth):
     elif depth < 4 and (t is list or t is tuple or t is dict):
         for v in (value.values() if t is dict else value):
             _own_arrays(v, found, depth + 1)
+    elif depth < 4 and t is _FunctionType:
+        for cell in value.__closure__ or ():
+            try:
+                contents = cell.cell_contents
+            except ValueError:   # an empty cell
+                continue
+            _own_arrays(contents, found, depth + 1)
+    elif depth < 4 and t is _partial:
+        _own_arrays(value.func, found, depth + 1)
+        _own_arrays(value.args, found, depth + 1)
+        _own_arrays(value.keywords, found, depth + 1)
 
 
 def _reachable_memory(value, ids, depth):
