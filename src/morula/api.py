@@ -344,13 +344,18 @@ _STDOUT = object()
 
 def source(f, mode="reverse", *, file=_STDOUT):
     """Print the derivative code morula generates for ``f`` (readable Python, with the user's
-    lines as comments) and return it as a string. ``file=None`` only returns it."""
-    if mode != "reverse":
-        raise NotImplementedError("only mode='reverse' is available yet")
+    lines as comments) and return it as a string. ``mode="reverse"`` (``grad``, ``vjp``) or
+    ``"forward"`` (``jvp``, ``jacfwd``). ``file=None`` only returns it."""
+    if mode not in ("reverse", "forward"):
+        raise ValueError(f"mode must be 'reverse' or 'forward', got {mode!r}")
     target = getattr(f, "__func__", f)
     if isinstance(target, Checkpointed):
         target = target.f
-    text = GeneratedSource(generated_source(target))
+    if mode == "forward":
+        from .forward.transform import generated_source as forward_generated
+        text = GeneratedSource(forward_generated(target))
+    else:
+        text = GeneratedSource(generated_source(target))
     if file is not None:
         print(text, file=sys.stdout if file is _STDOUT else file, end="")
     return text
@@ -433,11 +438,6 @@ def jacfwd(f, argnums=0):
     jacfwd_f.__morula_api__ = functools.partial(nested.jacfwd_call, f, argnums)
     return jacfwd_f
 
-
-def forward_source(f):
-    """The forward-mode (tangent) code generated for ``f``, with the user's lines as comments."""
-    from .forward.transform import generated_source as forward_generated
-    return forward_generated(f)
 
 
 def hvp(f, primals, tangents_in):
