@@ -32,12 +32,15 @@ def _promote(x):
 # Transformed code runs several Python frames per user call, and a derivative of a derivative
 # runs the outer transform over the inner one: deep but legitimate stacks (CPython 3.11+ does
 # not use the C stack for Python-to-Python calls).
-_RECURSION_LIMIT = 20000
+_RECURSION_LIMIT = 12000
 
 
 def _deep_enough():
     if sys.getrecursionlimit() < _RECURSION_LIMIT:
         sys.setrecursionlimit(_RECURSION_LIMIT)
+
+
+_deep_enough()   # once, when morula is imported (not in the middle of someone's test)
 
 
 def _run(f, args, kwargs, differentiated=None):

@@ -69,7 +69,7 @@ def user_site():
     import sys
     frame = sys._getframe(1)
     while frame is not None:
-        if frame.f_code.co_name.endswith("__fwd"):
+        if frame.f_code.co_name.endswith(("__fwd", "__jvp")):
             return f"{frame.f_code.co_filename}:{frame.f_lineno}"
         frame = frame.f_back
     return None

@@ -247,7 +247,8 @@ def register_runtime_rules():
     from .rules.registry import Registry, nondiff, nondiff_method
     nondiff(object.__new__)   # a fresh, empty instance (the forward runtime's constructor)
     nondiff(reverse_ops._python_dunder, reverse_runtime._class_attr, reverse_runtime.is_constant,
-            reverse_runtime._is_library_code, reverse_runtime.user_site, fr._is_object, fr.api_of, fr.is_constant_wrapper)
+            reverse_runtime._is_library_code, reverse_runtime.user_site, fr._is_object, fr.api_of, fr.is_constant_wrapper,
+            fr.lookup)
     nondiff_method(Registry, "method_rule", "attribute_rule", "function_rule", "bind_keywords")
 
 

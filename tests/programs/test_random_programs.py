@@ -109,3 +109,18 @@ def test_random_program_gradient_matches_finite_differences(tmp_path, source, x,
     fy = (f(x, y + eps) - f(x, y - eps)) / (2 * eps)
     assert np.isclose(gx, fx, rtol=1e-4, atol=1e-5), source
     assert np.isclose(gy, fy, rtol=1e-4, atol=1e-5), source
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(source=programs(), x=st.floats(-1.5, 1.5), y=st.floats(-1.5, 1.5))
+def test_random_program_forward_mode_agrees_with_reverse(tmp_path, source, x, y):
+    f = load(source, tmp_path)
+    x, y = x + 1e-3 * math.pi, y - 1e-3 * math.e
+    if not _smooth_enough(f, x, y):
+        return
+    gx, gy = mo.grad(f, argnums=(0, 1))(x, y)
+    _, tx = mo.jvp(f, (x, y), (1.0, 0.0))
+    _, ty = mo.jvp(f, (x, y), (0.0, 1.0))
+    assert np.isclose(tx, gx, rtol=1e-9, atol=1e-12), source
+    assert np.isclose(ty, gy, rtol=1e-9, atol=1e-12), source

@@ -204,15 +204,19 @@ def _star_tangents(T, seq, tseq):
     return tuple(tans)
 
 
+def lookup(f):
+    """``(reverse rule, forward rule)`` registered for callable ``f`` (``None`` when unhashable)."""
+    try:
+        return _functions.get(f), _FRULES.get(f)
+    except TypeError:
+        return None, None
+
+
 def dispatch(T, f, args, targs, kwargs, tkwargs):
     targs = tuple(resolve(T, a, ta) for a, ta in zip(args, targs))
     if tkwargs:
         tkwargs = {k: resolve(T, kwargs[k], tk) for k, tk in tkwargs.items()}
-    if type(f).__hash__ is not None:
-        rule = _functions.get(f)
-        forward = _FRULES.get(f)
-    else:   # an unhashable callable: no rule can be registered for it
-        rule = forward = None
+    rule, forward = lookup(f)
     if forward is not None and not (kwargs and "out" in kwargs):
         if getattr(forward, "keyword_tangents", False):
             out, tout = forward(T, args, targs, kwargs or {}, tkwargs or {})
