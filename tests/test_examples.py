@@ -33,7 +33,8 @@ def run_main(module, tmp_path):
 
 def test_every_example_is_tested():
     scripts = sorted(p.stem for p in EXAMPLES.glob("[0-9]*.py"))
-    assert scripts == ["01_taylor_sine", "02_polynomial_fit", "03_digits_classifier", "04_heat_equation"], (
+    assert scripts == ["01_taylor_sine", "02_polynomial_fit", "03_digits_classifier", "04_heat_equation",
+                       "05_newton_hessian"], (
         "a new example needs assertions in tests/test_examples.py")
 
 
@@ -96,3 +97,14 @@ def test_heat_equation_inverse_problem(tmp_path):
     assert result["relative_error"] < result["final_state_error"] / 3
     if has_matplotlib():
         assert (tmp_path / "04_heat_equation.png").stat().st_size > 0
+
+
+def test_newton_with_exact_hessians(tmp_path):
+    example = load_example("05_newton_hessian")
+    result = run_main(example, tmp_path)
+    assert result["hessian_error"] < 1e-12 and result["hvp_error"] < 1e-12
+    assert result["gradient_norm"] < 1e-5                   # Newton converged in 6 steps
+    assert result["newton_loss"] <= result["gd_loss"] + 1e-12
+    assert result["accuracy"] > 0.9
+    if has_matplotlib():
+        assert (tmp_path / "05_newton_hessian.png").stat().st_size > 0
