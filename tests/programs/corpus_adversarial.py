@@ -406,3 +406,18 @@ def loops_whose_tests_call_writers(w):
     if step() > 0 or step() > 100:
         total = total + x[0]
     return total + x[0]
+
+
+def closure_calling_a_capturing_closure(x):
+    # the inner closure's cotangent was distributed with the same temporaries as the outer one's,
+    # so the outer closure lost the cotangents of the variables it captured after it
+    y = x * x
+    k = 2.0
+
+    def scale(w):
+        return w * k
+
+    def pb(dy):
+        return x / scale(y) + dy * y
+
+    return pb(1.0)

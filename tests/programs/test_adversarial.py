@@ -16,6 +16,7 @@ CASES = {
     "setattr_vars_dict_getattr": (A.dynamic_attributes, (0.7,)),
     "container_inplace_operators": (A.container_inplace_operators, (0.7,)),
     "closure_variable_rebound_after_def": (A.closure_rebound, (0.7,)),
+    "closure_calling_a_capturing_closure": (A.closure_calling_a_capturing_closure, (1.5,)),
     "defaults_from_expressions": (A.defaults_from_expressions, (0.7,)),
     "lambdas_in_comprehension": (A.lambdas_in_comprehension, (0.7,)),
     "writes_into_captured_containers": (A.writes_into_captured_containers, (0.7,)),

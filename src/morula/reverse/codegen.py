@@ -301,26 +301,30 @@ class ReverseCodegen:
     def _closure_acc(self, out, indent, name, ct, line):
         """The cotangent of a closure that was just used: its captured variables' parts go to
         those variables now (a closure reads them when it runs, not when it was defined); what
-        is left (cotangents of default values) waits for the ``def`` in ``_d_<name>``."""
+        is left (cotangents of default values) waits for the ``def`` in ``_d_<name>``.
+
+        The temporaries are fresh per use: a captured variable may itself be a closure, whose
+        cotangent is distributed inside this one's (nested names must not clobber ours)."""
         d = f"_d_{name}"
         captured = self.closures[name]
+        cl, rest, cv = self.fresh("_mo_cl"), self.fresh("_mo_rest"), self.fresh("_mo_cv")
         out.emit(indent, f"if type({ct}) is dict:", line)
-        out.emit(indent + 1, f"_mo_cl = {ct}", line)
+        out.emit(indent + 1, f"{cl} = {ct}", line)
         if name in captured:
-            out.emit(indent + 1, f"_mo_rest = {{k: v for k, v in _mo_cl.items() if k.startswith('__default__')}}", line)
-            out.emit(indent + 1, "while _mo_cl is not None:", line)
+            out.emit(indent + 1, f"{rest} = {{k: v for k, v in {cl}.items() if k.startswith('__default__')}}", line)
+            out.emit(indent + 1, f"while {cl} is not None:", line)
             k = indent + 2
         else:
-            out.emit(indent + 1, f"_mo_rest = {{k: v for k, v in _mo_cl.items() if k not in {tuple(captured)!r}}}", line)
+            out.emit(indent + 1, f"{rest} = {{k: v for k, v in {cl}.items() if k not in {tuple(captured)!r}}}", line)
             k = indent + 1
         for var in captured:
             if var == name:
                 continue
-            out.emit(k, f"_mo_cv = _mo_cl.get({var!r})", line)
-            self.acc(out, k, core.Name(var), "_mo_cv", line)
+            out.emit(k, f"{cv} = {cl}.get({var!r})", line)
+            self.acc(out, k, core.Name(var), cv, line)
         if name in captured:
-            out.emit(k, f"_mo_cl = _mo_cl.get({name!r})", line)
-        out.emit(indent + 1, f"if _mo_rest: {d} = _mo_rest if {d} is None else _mo_add({d}, _mo_rest)", line)
+            out.emit(k, f"{cl} = {cl}.get({name!r})", line)
+        out.emit(indent + 1, f"if {rest}: {d} = {rest} if {d} is None else _mo_add({d}, {rest})", line)
         out.emit(indent, f"elif {ct} is not None: {d} = {ct} if {d} is None else {_sum(d, ct)}", line)
 
     def _runs(self, g, pb):
