@@ -59,6 +59,8 @@ def _extract(T, out, tout):
         return 0.0 if tout is None else tout
     if t is complex:
         return 0j if tout is None else tout
+    if tout is None and getattr(out, "shape", None) == () and ARRAY_MEMORY.get(t) is None:
+        return 0.0   # a NumPy scalar with a zero tangent
     memory = ARRAY_MEMORY.get(t)
     if memory is not None:
         tv = T.array(out, memory)

@@ -157,3 +157,11 @@ def test_a_second_jvp_does_not_retransform():
     before = len(transform._code_cache)
     mo.jvp(f, (2.0,), (1.0,))
     assert len(transform._code_cache) == before
+
+
+def test_numpy_scalars_kept_in_containers_carry_their_tangents():
+    def f(x):
+        acc = {"a": x[0], "b": [x[1]]}
+        acc["c"] = x[0] * x[1]
+        return acc["a"] * acc["b"][0] + acc["c"]
+    mo.testing.check_grads(f, (np.array([0.5, 1.2]),), modes=("fwd", "rev"), order=2)

@@ -15,7 +15,7 @@ from ..reverse import runtime as _rev
 from ..reverse.ops import _python_dunder
 from ..rules.registry import REGISTRY
 from . import runtime
-from .runtime import dispatch, record, tangent_of
+from .runtime import dispatch, record, stored, tangent_of
 from .table import ARRAY_MEMORY
 
 _FunctionType = types.FunctionType
@@ -149,7 +149,7 @@ def getitem(T, x, tx, index, tindex):
             (t is dict or _rev._class_attr(t, "__missing__") is None or index in x):
         out = x[index]
         items = T.container(x)
-        return out, tangent_of(T, out, items.get(index) if isinstance(items, dict) else None)
+        return out, tangent_of(T, out, _item_tangent(items, index))
     if t not in ARRAY_MEMORY:
         method = _python_dunder(t, "__getitem__")
         if method is not None:
@@ -168,12 +168,12 @@ def setitem(T, x, tx, index, tindex, value, tvalue):
             items[index] = tans
         else:
             x[index] = value
-            items[index] = tvalue
+            runtime.store_item(items, index, value, tvalue)
         return x, items
     if isinstance(x, dict) and _python_dunder(t, "__setitem__") is None:
         items = T.dict_for_write(x)
         x[index] = value
-        items[index] = tvalue
+        runtime.store_item(items, index, value, tvalue)
         return x, items
     memory = ARRAY_MEMORY.get(t)
     if memory is not None:
@@ -258,7 +258,7 @@ def setattr_op(T, obj, tobj, name, tname, value, tvalue):
         return obj, T.container(obj)
     setattr(obj, name, value)
     fields = T.dict_for_write(obj)
-    fields[name] = tvalue
+    runtime.store_item(fields, name, value, tvalue)
     return obj, fields
 
 
@@ -299,13 +299,11 @@ def set_display(T, *flat):
 
 
 def dict_display(T, *flat):
-    values, tans = _pairs(flat)
-    keys, items = values[0::2], values[1::2]
-    tkeys = tans[1::2]
-    out = dict(zip(keys, items))
-    tout = {}
-    for k, v, c in zip(keys, items, tkeys):
-        tout[k] = tangent_of(T, v, c)
+    out, tout = {}, {}
+    for i in range(0, len(flat), 4):
+        key, value, tvalue = flat[i], flat[i + 2], flat[i + 3]
+        out[key] = value
+        tout[key] = stored(value, tangent_of(T, value, tvalue))
     T.set_container(out, tout)
     return out, tout
 
@@ -372,3 +370,11 @@ OPS.update({
     "tuple_star": _star_display(tuple), "list_star": _star_display(list), "set_star": _star_display(set),
     "unpack_rest": unpack_rest, "list_append": list_append,
 })
+
+
+def _item_tangent(items, key):
+    """The tangent a container's tangent keeps for ``key`` (None: zero, or kept by identity)."""
+    if type(items) is not dict or key not in items:
+        return None
+    t = items[key]
+    return t if runtime.stored_is_immutable(t) else None

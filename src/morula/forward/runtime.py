@@ -51,6 +51,32 @@ def tangent_of(T, x, tx):
     return tx
 
 
+def stored(value, tvalue):
+    """What a container keeps as an item's tangent: a mutable item's tangent lives in the table
+    under its own identity (never read from the container), so only immutable items' are kept."""
+    t = type(value)
+    if t in _IMMUTABLE or t is tuple or ARRAY_MEMORY.get(t) is None and not isinstance(value, (list, dict)) \
+            and not _is_object(value):
+        return tvalue
+    return None
+
+
+def store_item(items, key, value, tvalue):
+    """Keep an item's tangent in its container's tangent (``stored``). A mutable item's slot is
+    left as it is: its tangent is read by identity, and leaving the slot alone keeps the code an
+    outer transform differentiates free of overwrites of tangent arrays."""
+    kept = stored(value, tvalue)
+    if type(items) is not dict:
+        items[key] = kept
+    elif kept is not None or (key in items and items[key] is not None and stored_is_immutable(items[key])):
+        items[key] = kept
+
+
+def stored_is_immutable(t):
+    """Is ``t`` (a kept tangent) the tangent of an immutable item (not an array's or container's)?"""
+    return ARRAY_MEMORY.get(type(t)) is None and not isinstance(t, (list, dict))
+
+
 def resolve(T, x, tx):
     """The tangent of ``x`` with the items of lists/tuples/dicts resolved by identity (for rules)."""
     t = type(x)

@@ -686,18 +686,25 @@ def _may_hold_shadow(v):
 
 
 def _is_among(out, args):
+    """Is ``out`` one of ``args`` or reachable from them through lists, tuples and dicts (a few
+    levels: ``d.get(k)`` returning a tuple that holds an existing dict)? Such a value is not a
+    rule's fresh output: its shadow must not be collected as the output's cotangent."""
     for a in args:
-        if a is out:
+        if _reaches(a, out, 0):
             return True
-        t = type(a)
-        if t is tuple or t is list:
-            for v in a:
-                if v is out:
-                    return True
-        elif t is dict:
-            for v in a.values():
-                if v is out:
-                    return True
+    return False
+
+
+def _reaches(a, out, depth):
+    if a is out:
+        return True
+    if depth >= 3:
+        return False
+    t = type(a)
+    if t is tuple or t is list:
+        return any(_reaches(v, out, depth + 1) for v in a)
+    if t is dict:
+        return any(_reaches(v, out, depth + 1) for v in a.values())
     return False
 
 
