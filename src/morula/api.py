@@ -282,12 +282,9 @@ class Checkpointed:
     def __call__(self, *args, **kwargs):
         return self.f(*args, **kwargs)
 
-    @staticmethod
-    def __morula_jvp__(self, T, args, targs, kwargs, tkwargs):
-        """Forward mode keeps nothing for later: a checkpointed function is the function."""
-        from .forward import runtime as forward_runtime
-        return forward_runtime.dispatch(T, self.f, args, targs, kwargs, tkwargs)
+    __morula_jvp__ = nested.checkpoint_jvp   # forward mode runs f itself
 
+    @staticmethod
     def __morula_call__(self, args, kwargs):
         f = self.f
         values = tuple(args) + tuple((kwargs or {}).values())

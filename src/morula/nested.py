@@ -204,6 +204,15 @@ def hvp_inside(f, primals, tangents):
     return jvp_call(gradient, primals, tangents)[1]
 
 
+def checkpoint_jvp(checkpointed, T, args, targs, kwargs, tkwargs):
+    """Forward mode keeps nothing for later: a checkpointed function is the function."""
+    return fr.dispatch(T, checkpointed_function(checkpointed), args, targs, kwargs, tkwargs)
+
+
+def checkpointed_function(checkpointed):
+    return checkpointed.f
+
+
 def register_api_rules(api):
     """Calls of the public API inside differentiated code run these twins (``substitute``)."""
     from .rules.registry import substitute
@@ -243,6 +252,23 @@ def register_runtime_rules():
     REGISTRY.add_function(transform.nested_jvp_of, readable_jvp_of_rule)   # third order and up
     derived.attach(readable_jvp_of_rule, readable_jvp_of_frule)
     substitute(fr.iterate)(iterate_as_list)
+
+    def checkpointed_function_rule(checkpointed):
+        # the wrapper's cotangent is its function's (as morula.checkpoint's own rule has it)
+        return checkpointed.f, lambda g: (g,)
+    REGISTRY.add_function(checkpointed_function, checkpointed_function_rule)
+
+    def partial_parts_rule(p):
+        # cotangents of a partial's parts, in the form reverse mode gives a partial's cotangent
+        from .tangents import ObjectCotangent
+
+        def partial_parts_pullback(g):
+            if g is None:
+                return (None,)
+            dfunc, dargs, dkw = g
+            return (ObjectCotangent({"func": dfunc, "args": dargs, "keywords": dkw or {}}),)
+        return (p.func, p.args, p.keywords), partial_parts_pullback
+    REGISTRY.add_function(fr.partial_parts, partial_parts_rule)
     # lookups whose results are functions, rules, types or flags: run as written
     from .reverse import ops as reverse_ops
     from .reverse import runtime as reverse_runtime
@@ -250,7 +276,7 @@ def register_runtime_rules():
     nondiff(object.__new__)   # a fresh, empty instance (the forward runtime's constructor)
     nondiff(reverse_ops._python_dunder, reverse_runtime._class_attr, reverse_runtime.is_constant,
             reverse_runtime._is_library_code, reverse_runtime.user_site, fr._is_object, fr.api_of, fr.is_constant_wrapper,
-            fr.lookup)
+            fr.lookup, fr.super_function, fr.is_library_function, fr._no_source, fr._is_builtin_method)
     nondiff_method(Registry, "method_rule", "attribute_rule", "function_rule", "bind_keywords")
 
 

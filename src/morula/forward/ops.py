@@ -68,6 +68,20 @@ OPS["pos"] = _make_unary(operator.pos, "__pos__")
 OPS["invert"] = _make_unary(operator.invert, "__invert__")
 
 
+def _list_inplace(T, ifn, lst, b, tb):
+    """``lst += b`` (extend) and ``lst *= n`` (repeat), tangents alongside."""
+    if ifn is operator.iadd:
+        values, tans = runtime._elements(T, b, tb)
+        items = T.list_for_write(lst)
+        lst.extend(values)
+        items.extend(tans)
+        return lst, items
+    items = list(T.list_for_write(lst))
+    ifn(lst, b)
+    T.set_container(lst, items * b if b > 0 else [])
+    return lst, T.container(lst)
+
+
 def _make_inplace(ifn, fn, idunder):
     binary = OPS[fn.__name__]
 
@@ -80,18 +94,8 @@ def _make_inplace(ifn, fn, idunder):
             out, tout = runtime.call_python(T, method, (a, b), (tangent_of(T, a, ta), tangent_of(T, b, tb)), None, None)
             if out is not NotImplemented:
                 return out, record(T, out, tout)
-        if t is list:
-            if ifn is operator.iadd:
-                values, tans = runtime._elements(T, b, tb)
-                items = T.list_for_write(a)
-                a += values
-                items.extend(tans)
-                return a, items
-            if ifn is operator.imul and isinstance(b, int):
-                items = list(T.list_for_write(a))
-                a *= b
-                T.set_container(a, items * b if isinstance(b, int) and b > 0 else [])
-                return a, T.container(a)
+        if t is list and (ifn is operator.iadd or ifn is operator.imul and isinstance(b, int)):
+            return _list_inplace(T, ifn, a, b, tb)
         if t is dict and ifn is operator.ior:
             items = T.dict_for_write(a)
             other = T.container(b) if type(b) is dict else None

@@ -262,16 +262,17 @@ def dispatch(T, f, args, targs, kwargs, tkwargs):
     if isinstance(f, type):
         return construct(T, f, args, targs, kwargs, tkwargs)
     if tf is functools.partial:
-        stored = T.container(f) if hasattr(T, "container") else None
+        stored = T.container(f)
         pt = stored or {}
-        pargs = tuple(f.args) + tuple(args)
-        ptargs = tuple(pt.get("args") or (None,) * len(f.args)) + tuple(targs)
-        kw = dict(f.keywords)
+        pfunc, bound, keywords = partial_parts(f)
+        pargs = tuple(bound) + tuple(args)
+        ptargs = tuple(pt.get("args") or (None,) * len(bound)) + tuple(targs)
+        kw = dict(keywords)
         tkw = dict(pt.get("keywords") or {})
         if kwargs:
             kw.update(kwargs)
             tkw.update(tkwargs or {})
-        return dispatch(T, f.func, pargs, ptargs, kw or None, tkw or None)
+        return dispatch(T, pfunc, pargs, ptargs, kw or None, tkw or None)
     custom = getattr(tf, "__morula_jvp__", None)
     if custom is not None:
         return custom(f, T, args, targs, kwargs, tkwargs)
@@ -459,6 +460,23 @@ def construct(T, cls, args, targs, kwargs, tkwargs):
     return _opaque(cls, args, kwargs)
 
 
+def partial_parts(p):
+    """``(p.func, p.args, p.keywords)`` of a ``functools.partial``."""
+    return p.func, p.args, p.keywords
+
+
+def super_function(cls, obj, name):
+    """``super(cls, obj).name`` as (function, whether ``obj`` is its first argument)."""
+    attr = getattr(super(cls, obj), name)
+    if type(attr) is _MethodType and attr.__self__ is obj:
+        return attr.__func__, True
+    return attr, False
+
+
+def is_library_function(f):
+    return _rev._is_library_code(f.__code__)
+
+
 def _no_source(fn):
     import linecache
     return not linecache.getlines(fn.__code__.co_filename)
@@ -487,7 +505,9 @@ def method(T, obj, tobj, name, args, targs, kwargs, tkwargs):
     tobj = tangent_of(T, obj, tobj)
     if type(name) is tuple:   # super().name(...)
         cls, name = name
-        func = getattr(super(cls, obj), name)
+        func, bound = super_function(cls, obj, name)
+        if bound:
+            return dispatch(T, func, (obj,) + tuple(args), (tobj,) + tuple(targs), kwargs, tkwargs)
         return dispatch(T, func, args, targs, kwargs, tkwargs)
     t = type(obj)
     if name in ("_make", "_replace") and hasattr(obj, "_fields") and \
@@ -496,6 +516,9 @@ def method(T, obj, tobj, name, args, targs, kwargs, tkwargs):
     if t is types.ModuleType or isinstance(obj, type):
         return dispatch(T, getattr(obj, name), args, targs, kwargs, tkwargs)
     found = REGISTRY.method_rule(t, name)
+    if found is None and isinstance(obj, dict) and t is not dict and name in _DICT_METHODS \
+            and getattr(t, name, None) is not None and _is_builtin_method(obj, name):
+        found = REGISTRY.method_rule(dict, name)   # OrderedDict.items and friends: dict's rules
     if found is None and REGISTRY.array_method_fallback is not None and t is not REGISTRY.array_method_fallback \
             and (hasattr(t, "__array_function__") or issubclass(t, REGISTRY.array_scalar_types)):
         found = REGISTRY.method_rule(REGISTRY.array_method_fallback, name)
@@ -548,6 +571,13 @@ def method(T, obj, tobj, name, args, targs, kwargs, tkwargs):
     if _rev.is_constant(out):
         return out, None
     raise MissingRuleError(bound, _user_site())
+
+
+_DICT_METHODS = {"items", "keys", "values", "get", "pop", "setdefault", "update", "copy"}
+
+
+def _is_builtin_method(obj, name):
+    return isinstance(getattr(obj, name), (types.BuiltinMethodType, types.MethodWrapperType))
 
 
 _ITEM_PROTOCOL = {"__setitem__": "setitem", "__getitem__": "getitem", "__delitem__": "delitem"}
@@ -603,7 +633,7 @@ def _elements(T, xs, txs):
     if special is not None:
         return special(T, xs, txs)
     user_iter = _rev._class_attr(t, "__iter__")
-    if type(user_iter) is _FunctionType and not _rev._is_library_code(user_iter.__code__):
+    if type(user_iter) is _FunctionType and not is_library_function(user_iter):
         items, titems = call_python(T, user_iter, (xs,), (tangent_of(T, xs, txs),), None, None)
         titems = record(T, items, titems)
         return _elements(T, items, titems)
