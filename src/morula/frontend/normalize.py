@@ -153,13 +153,19 @@ class Normalizer:
         self.locals = set(local_names)
         self.freevars = freevars
         self._ids = itertools.count(1)
+        self.temps = set()
         self.uses_super = False
         self.first_arg = None
         self.flags = set()
 
     def tmp(self, stem="t"):
+        # never a name the function already uses: generated code (forward code of forward code,
+        # reverse code of forward code) has locals named like our temporaries
         name = f"_{stem}{next(self._ids)}"
+        while name in self.locals or name in self.freevars:
+            name = f"_{stem}{next(self._ids)}"
         self.locals.add(name)
+        self.temps.add(name)
         return name
 
     # -- statements ------------------------------------------------------------
@@ -174,7 +180,7 @@ class Normalizer:
         kind = type(s)
         if kind is ast.Assign:
             value = self.expr(s.value, out)
-            if len(s.targets) > 1 and isinstance(value, core.Name) and value.id.startswith("_t"):
+            if len(s.targets) > 1 and isinstance(value, core.Name) and value.id in self.temps:
                 keep = self.tmp("v")
                 out.append(core.Assign(keep, value, line))
                 value = core.Name(keep)
@@ -295,7 +301,7 @@ class Normalizer:
                 out.append(core.Native(target.id, ast.Constant(value.value), line))
                 return
             last = out[-1] if out else None
-            if isinstance(value, core.Name) and value.id.startswith("_t") and last is not None \
+            if isinstance(value, core.Name) and value.id in self.temps and last is not None \
                     and getattr(last, "target", None) == value.id and not isinstance(last, (core.If, core.Def)):
                 last.target = target.id  # y = f(x) computes straight into y
                 return

@@ -285,11 +285,33 @@ def _item(a, index):
     return a[index]
 
 
+# ``x.name(...)`` written out (not ``getattr(x, name)``): a derivative of a derivative runs these
+# through the reverse transform, which reads method calls, not bound-method objects.
+_METHODS = {
+    "reshape": lambda x, *a, **k: x.reshape(*a, **k),
+    "transpose": lambda x, *a, **k: x.transpose(*a, **k),
+    "squeeze": lambda x, *a, **k: x.squeeze(*a, **k),
+    "ravel": lambda x, *a, **k: x.ravel(*a, **k),
+    "flatten": lambda x, *a, **k: x.flatten(*a, **k),
+    "swapaxes": lambda x, *a, **k: x.swapaxes(*a, **k),
+    "diagonal": lambda x, *a, **k: x.diagonal(*a, **k),
+    "sum": lambda x, *a, **k: x.sum(*a, **k),
+    "mean": lambda x, *a, **k: x.mean(*a, **k),
+    "cumsum": lambda x, *a, **k: x.cumsum(*a, **k),
+    "trace": lambda x, *a, **k: x.trace(*a, **k),
+    "take": lambda x, *a, **k: x.take(*a, **k),
+    "repeat": lambda x, *a, **k: x.repeat(*a, **k),
+    "conj": lambda x, *a, **k: x.conj(*a, **k),
+    "conjugate": lambda x, *a, **k: x.conjugate(*a, **k),
+    "copy": lambda x, *a, **k: x.copy(*a, **k),
+    "astype": lambda x, *a, **k: x.astype(*a, **k),
+    "compress": lambda x, *a, **k: x.compress(*a, **k),
+    "dot": lambda x, *a, **k: x.dot(*a, **k),
+}
+
+
 def _method(name):
-    def call(self, *args, **kwargs):
-        return getattr(self, name)(*args, **kwargs)
-    call.__name__ = name
-    return call
+    return _METHODS[name]
 
 
 # --------------------------------------------------------------------------- elementwise (shared declarations)
