@@ -257,6 +257,7 @@ def register_runtime_rules():
         # the wrapper's cotangent is its function's (as morula.checkpoint's own rule has it)
         return checkpointed.f, lambda g: (g,)
     REGISTRY.add_function(checkpointed_function, checkpointed_function_rule)
+    derived.attach(checkpointed_function_rule, lambda T, args, targs, kwargs: (args[0].f, None))
 
     def partial_parts_rule(p):
         # cotangents of a partial's parts, in the form reverse mode gives a partial's cotangent
@@ -269,11 +270,21 @@ def register_runtime_rules():
             return (ObjectCotangent({"func": dfunc, "args": dargs, "keywords": dkw or {}}),)
         return (p.func, p.args, p.keywords), partial_parts_pullback
     REGISTRY.add_function(fr.partial_parts, partial_parts_rule)
+
+    def partial_parts_frule(T, args, targs, kwargs):
+        p = args[0]
+        stored = T.container(p) or {}
+        bound = stored.get("args") or (None,) * len(p.args)
+        tangent = (None, tuple(bound), dict(stored.get("keywords") or {}))
+        return (p.func, p.args, p.keywords), tangent
+    derived.attach(partial_parts_rule, partial_parts_frule)
     # lookups whose results are functions, rules, types or flags: run as written
     from .reverse import ops as reverse_ops
     from .reverse import runtime as reverse_runtime
     from .rules.registry import Registry, nondiff, nondiff_method
     nondiff(object.__new__)   # a fresh, empty instance (the forward runtime's constructor)
+    import dataclasses
+    nondiff(dataclasses.fields, dataclasses.is_dataclass)   # class metadata
     nondiff(reverse_ops._python_dunder, reverse_runtime._class_attr, reverse_runtime.is_constant,
             reverse_runtime._is_library_code, reverse_runtime.user_site, fr._is_object, fr.api_of, fr.is_constant_wrapper,
             fr.lookup, fr.super_function, fr.is_library_function, fr._no_source, fr._is_builtin_method)

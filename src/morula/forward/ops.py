@@ -82,6 +82,16 @@ def _list_inplace(T, ifn, lst, b, tb):
     return lst, T.container(lst)
 
 
+def _dict_update(T, d, other):
+    """``d |= other``, tangents alongside."""
+    items = T.dict_for_write(d)
+    tother = T.container(other) if type(other) is dict else None
+    for k, v in other.items():
+        d[k] = v
+        runtime.store_item(items, k, v, tangent_of(T, v, tother.get(k) if tother else None))
+    return d, items
+
+
 def _make_inplace(ifn, fn, idunder):
     binary = OPS[fn.__name__]
 
@@ -97,12 +107,7 @@ def _make_inplace(ifn, fn, idunder):
         if t is list and (ifn is operator.iadd or ifn is operator.imul and isinstance(b, int)):
             return _list_inplace(T, ifn, a, b, tb)
         if t is dict and ifn is operator.ior:
-            items = T.dict_for_write(a)
-            other = T.container(b) if type(b) is dict else None
-            for k, v in b.items():
-                a[k] = v
-                items[k] = tangent_of(T, v, other.get(k) if other else None)
-            return a, items
+            return _dict_update(T, a, b)
         memory = ARRAY_MEMORY.get(t)
         if memory is not None and getattr(t, idunder, None) is not None:
             # the new value and its tangent first (from the old value), then both written in place

@@ -661,16 +661,18 @@ def list_remove_frule(T, args, targs, kwargs):
 
 @_on_method(list, "clear")
 def list_clear_frule(T, args, targs, kwargs):
-    items = T.list_for_write(args[0])
-    args[0].clear()
+    lst = args[0]
+    items = T.list_for_write(lst)
+    lst.clear()
     items.clear()
     return None, None
 
 
 @_on_method(list, "reverse")
 def list_reverse_frule(T, args, targs, kwargs):
-    items = T.list_for_write(args[0])
-    args[0].reverse()
+    lst = args[0]
+    items = T.list_for_write(lst)
+    lst.reverse()
     items.reverse()
     return None, None
 
