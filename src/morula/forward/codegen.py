@@ -19,7 +19,6 @@ as the function does, so tangents need no tape.
 """
 
 import ast
-import re
 
 from ..frontend import core
 from ..reverse.codegen import Generated, _Emitter, _default_names, _locate_missing, _signature

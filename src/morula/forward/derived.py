@@ -26,6 +26,15 @@ VSPACE = []   # [(predicate, adapter)] for array types: zeros, size, basis, inne
 DECLARATIONS = []   # [(fn, reverse rule) -> forward rule or None]: declarations made by rule modules
 
 
+def tangent_sum(*terms):
+    """The sum of the tangents that are not None (None when all are: a zero tangent)."""
+    out = None
+    for t in terms:
+        if t is not None:
+            out = t if out is None else out + t
+    return out
+
+
 def frule(fn):
     """Register a forward rule: ``@frule(fn) def rule(primals, tangents, **kwargs): return out, tangent``.
 

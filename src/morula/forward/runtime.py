@@ -21,7 +21,6 @@ import types
 from .. import tangents as _tangents
 from ..errors import MissingRuleError, UnsupportedOperationError
 from ..reverse import runtime as _rev
-from ..reverse import shadow as _shadow
 from ..rules.registry import REGISTRY
 from . import transform
 from .derived import FRULES as _FRULES

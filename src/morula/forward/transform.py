@@ -66,6 +66,30 @@ def compile_function(fn):
         return entry
 
 
+def _compiled_or_none(fn):
+    """``compile_function(fn)``, or None for library code morula cannot read or lower."""
+    try:
+        return compile_function(fn)
+    except (SourceNotFoundError, MorulaError, SyntaxError):
+        from ..reverse.runtime import _is_library_code
+        if not _is_library_code(fn.__code__):
+            raise
+        return None
+
+
+def _like(fn, code, freevars, helper_cells):
+    """A function of generated ``code`` with ``fn``'s globals, defaults and closure cells (so it
+    reads the user's captured variables live), the helpers in the other cells."""
+    closure = None
+    if freevars:
+        user_cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+        closure = tuple(user_cells[name] if name in user_cells else helper_cells[name] for name in freevars)
+    out = types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, closure)
+    if fn.__kwdefaults__:
+        out.__kwdefaults__ = dict(fn.__kwdefaults__)
+    return out
+
+
 def jvp_of(fn):
     """``(jvp_function, layout)`` for ``fn``, built once per function object; ``(None, None)`` for
     library code whose source morula cannot read or lower (it is then run as a constant)."""
@@ -73,21 +97,10 @@ def jvp_of(fn):
     version = REGISTRY.version
     if cached is not None and cached[0] == version and cached[2] is fn.__code__:
         return cached[1], cached[3]
-    try:
-        entry = compile_function(fn)
-    except (SourceNotFoundError, MorulaError, SyntaxError):
-        from ..reverse.runtime import _is_library_code
-        if not _is_library_code(fn.__code__):
-            raise
+    entry = _compiled_or_none(fn)
+    if entry is None:
         return None, None
-    closure = None
-    if entry.freevars:
-        user_cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
-        closure = tuple(user_cells[name] if name in user_cells else entry.helper_cells[name]
-                        for name in entry.freevars)
-    jvp_fn = types.FunctionType(entry.code, fn.__globals__, entry.code.co_name, fn.__defaults__, closure)
-    if fn.__kwdefaults__:
-        jvp_fn.__kwdefaults__ = dict(fn.__kwdefaults__)
+    jvp_fn = _like(fn, entry.code, entry.freevars, entry.helper_cells)
     try:
         fn.__dict__[ATTR] = (version, jvp_fn, fn.__code__, entry.layout)
     except (AttributeError, TypeError):
@@ -115,12 +128,8 @@ def nested_jvp_of(fn):
     if hit is not None and hit[0] is fn.__code__ and hit[1] == version:
         code, layout, freevars, helper_cells = hit[2]
     else:
-        try:
-            entry = compile_function(fn)
-        except (SourceNotFoundError, MorulaError, SyntaxError):
-            from ..reverse.runtime import _is_library_code
-            if not _is_library_code(fn.__code__):
-                raise
+        entry = _compiled_or_none(fn)
+        if entry is None:
             return None, None
         compilable = {name: _slices_as_calls(node) for name, node in entry.generated.placeholders.items()}
         text = "\n".join(_show_placeholders(line, compilable)
@@ -139,13 +148,7 @@ def nested_jvp_of(fn):
         helper_cells = dict(zip(prototype.__code__.co_freevars, prototype.__closure__ or ()))
         code, layout, freevars = prototype.__code__, entry.layout, prototype.__code__.co_freevars
         _nested_cache[key] = (fn.__code__, version, (code, layout, freevars, helper_cells))
-    closure = None
-    if freevars:
-        user_cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
-        closure = tuple(user_cells[name] if name in user_cells else helper_cells[name] for name in freevars)
-    jvp_fn = types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, closure)
-    if fn.__kwdefaults__:
-        jvp_fn.__kwdefaults__ = dict(fn.__kwdefaults__)
+    jvp_fn = _like(fn, code, freevars, helper_cells)
     try:
         fn.__dict__[_NESTED_ATTR] = (version, jvp_fn, fn.__code__, layout)
     except (AttributeError, TypeError):

@@ -20,8 +20,8 @@ import operator
 import numpy as np
 
 from ..forward import derived
-from ..forward import runtime as fr
 from ..forward.derived import FRULES, attach
+from ..forward.derived import tangent_sum as _sum
 from ..forward.table import ARRAY_MEMORY
 from . import numpy_elementwise as E
 from .numpy_vspace import as_operand, nan_safe_product
@@ -184,14 +184,6 @@ derived.VSPACE.append((lambda x: isinstance(x, (np.ndarray, np.generic)), NumpyS
 
 
 # --------------------------------------------------------------------------- helpers
-
-def _sum(*terms):
-    out = None
-    for t in terms:
-        if t is not None:
-            out = t if out is None else out + t
-    return out
-
 
 def _inexact(x):
     dtype = getattr(x, "dtype", None)

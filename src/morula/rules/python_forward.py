@@ -18,19 +18,12 @@ import math
 import operator
 
 from ..forward import runtime as fr
-from ..forward.derived import FRULES, attach, constant_frule
+from ..forward.derived import FRULES, attach
+from ..forward.derived import tangent_sum as _sum
 from . import python_math
 from .registry import REGISTRY
 
 _SEQ = (list, tuple, str)
-
-
-def _sum(*terms):
-    out = None
-    for t in terms:
-        if t is not None:
-            out = t if out is None else out + t
-    return out
 
 
 def _on(fn):
