@@ -9,8 +9,6 @@ from tests.forward.test_forward_programs import ALL
 # Known gaps of reverse over forward (loud errors, or -- marked "wrong" -- results that differ);
 # docs/guide.md "Known problems" lists them.
 KNOWN_REVERSE_OVER_FORWARD = {
-    "test_adversarial::closure_variable_rebound_after_def": "wrong: a closure reading a variable "
-    "rebound after its def, when its tangents are read later",
     "test_programs::functools_partial": "wrong: partial with positional bound arguments",
     "test_programs::checkpoint_of_a_closure": "error",
     "test_adversarial::builtins_keywords_and_itertools": "error: OrderedDict methods",

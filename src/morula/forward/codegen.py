@@ -24,7 +24,7 @@ from ..frontend import core
 from ..reverse.codegen import Generated, _Emitter, _default_names, _locate_missing, _signature
 
 HELPERS = ("__MOFO__call", "__MOFO__callk", "__MOFO__callv", "__MOFO__meth", "__MOFO__methk", "__MOFO__methv",
-           "__MOFO__iter", "__MOFO__unpack", "__MOFO__closure", "__MOFO__F")
+           "__MOFO__iter", "__MOFO__unpack", "__MOFO__closure", "__MOFO__F", "__MOFO__callcl")
 
 _SCALAR_OPS = {"add", "sub", "mul", "truediv", "neg"}
 
@@ -35,6 +35,7 @@ class ForwardCodegen:
         self.placeholders = {}
         self.op_names = set()
         self.names = self._all_names(fn)
+        self.closure_entries = self._closure_entries(fn.body, {})
 
     def _all_names(self, fn):
         names = set(fn.params) | set(fn.freevars) | set(fn.locals)
@@ -51,6 +52,32 @@ class ForwardCodegen:
         visit(fn.body)
         names.discard("__class__")
         return names
+
+    def _entries_of(self, s):
+        """The ``'name': tangent`` entries of a def's captured variables' tangents (and of default
+        values taken from local variables, ``lambda v=x: ...``)."""
+        entries = [f"{n!r}: __MOT__{n}" for n in s.captured if n in self.names]
+        entries += [f"'__default__{p}': __MOT__{d}" for p, d in _default_names(s.node.args) if d in self.names]
+        return entries
+
+    def _closure_entries(self, stmts, found):
+        """Def target -> its ``_entries_of``, for names bound by one def and nothing else (calls of
+        other names take the closure's getter)."""
+        counts = {}
+
+        def visit(block):
+            for s in block:
+                target = getattr(s, "target", None)
+                if isinstance(target, str):
+                    counts[target] = counts.get(target, 0) + 1
+                for name in getattr(s, "targets", None) or ():
+                    counts[name] = counts.get(name, 0) + 1
+                if type(s) is core.Def:
+                    found[s.target] = self._entries_of(s)
+                for sub in ("body", "orelse"):
+                    visit(getattr(s, sub, None) or [])
+        visit(stmts)
+        return {k: v for k, v in found.items() if counts.get(k) == 1 and k not in self.fn.params}
 
     def placeholder(self, node, kind, line=None):
         if line is not None:
@@ -190,6 +217,14 @@ class ForwardCodegen:
     def stmt_Call(self, s, out, i):
         target, ttarget = self._targets(s.target)
         suffix, text = self._call_parts(s)
+        entries = self.closure_entries.get(s.func.id) if isinstance(s.func, core.Name) else None
+        if entries is not None and suffix == "":
+            # a closure defined here and called here: its captured variables' tangents as they are
+            # now, passed along (not read back later through the closure's getter)
+            tcl = "{" + ", ".join(entries) + "}"
+            out.emit(i, f"{target}, {ttarget} = __MOFO__callcl(__MOFO__T, {self.atom(s.func)}, {tcl}, {text})",
+                     s.line)
+            return
         out.emit(i, f"{target}, {ttarget} = __MOFO__call{suffix}(__MOFO__T, {self.atom(s.func)}, {self.tan(s.func)}, {text})",
                  s.line)
 
@@ -246,11 +281,7 @@ class ForwardCodegen:
             out.emit(i, f"{s.target} = {self.placeholder(s.node, 'expr')}", s.line)
         else:
             out.emit(i, self.placeholder(s.node, "stmt"), s.line)
-        captured = [n for n in s.captured if n in self.names]
-        # the closure's captured variables' tangents, read when it runs (as Python reads them), and
-        # the tangents of default values taken from local variables (lambda v=x: ...)
-        entries = [f"{n!r}: __MOT__{n}" for n in captured]
-        entries += [f"'__default__{p}': __MOT__{d}" for p, d in _default_names(s.node.args) if d in self.names]
+        entries = self._entries_of(s)
         getter = "lambda: {" + ", ".join(entries) + "}"
         out.emit(i, f"__MOT__{s.target} = None; __MOFO__closure(__MOFO__T, {s.target}, {getter})", s.line)
 

@@ -339,7 +339,17 @@ def _with_out(T, f, args, targs, kwargs, tkwargs):
     return target, T.array(target, memory)
 
 
-def call_python(T, f, args, targs, kwargs, tkwargs):
+def callcl(T, f, tcl, args, targs):
+    """A call of a closure defined in the calling function, with its captured variables' tangents
+    as they are at the call."""
+    if type(f) is not _FunctionType:
+        return dispatch(T, f, args, targs, None, None)
+    targs = tuple(resolve(T, a, ta) for a, ta in zip(args, targs))
+    out, tout = call_python(T, f, args, targs, None, None, tcl)
+    return out, record(T, out, tout)
+
+
+def call_python(T, f, args, targs, kwargs, tkwargs, closure_tangents=None):
     if is_constant_wrapper(f):
         return (f(*args, **kwargs) if kwargs else f(*args)), None   # a nondiff rule's wrapper
     api = api_of(f)
@@ -352,12 +362,13 @@ def call_python(T, f, args, targs, kwargs, tkwargs):
     if jvp_fn is None:
         return _opaque(f, args, kwargs)   # library code morula cannot read: a constant or an error
     tp = _bind(layout, args, targs, kwargs, tkwargs)
-    tcl = None
-    entry = T.closures.get(id(f))
-    if entry is not None and entry[0] is f:
-        tcl = entry[1]()
-        if f.__defaults__ or f.__kwdefaults__:
-            _default_tangents(layout, tp, tcl, len(args), kwargs)
+    tcl = closure_tangents
+    if tcl is None:
+        entry = T.closures.get(id(f))
+        if entry is not None and entry[0] is f:
+            tcl = entry[1]()
+    if tcl is not None and (f.__defaults__ or f.__kwdefaults__):
+        _default_tangents(layout, tp, tcl, len(args), kwargs)
     if kwargs:
         return jvp_fn(T, tp, tcl, *args, **kwargs)
     return jvp_fn(T, tp, tcl, *args)
@@ -674,7 +685,7 @@ def helper_values(op_names):
     values = {"__MOFO__call": call, "__MOFO__callk": callk, "__MOFO__callv": callv,
               "__MOFO__meth": meth, "__MOFO__methk": methk, "__MOFO__methv": methv,
               "__MOFO__iter": iterate, "__MOFO__unpack": unpack, "__MOFO__closure": closure,
-              "__MOFO__F": FAST_FLOATS}
+              "__MOFO__F": FAST_FLOATS, "__MOFO__callcl": callcl}
     for name in op_names:
         values[f"__MOFO__op_{name}"] = ops.OPS[name]
     return values
