@@ -253,6 +253,11 @@ def register_runtime_rules():
     derived.attach(readable_jvp_of_rule, readable_jvp_of_frule)
     substitute(fr.iterate)(iterate_as_list)
 
+    def no_fast_target_rule(f, args):
+        return None, None   # an outer transform takes the general path (readable code)
+    REGISTRY.add_function(fr.fast_target, no_fast_target_rule)
+    derived.attach(no_fast_target_rule, lambda T, args, targs, kwargs: (None, None))
+
     def checkpointed_function_rule(checkpointed):
         # the wrapper's cotangent is its function's (as morula.checkpoint's own rule has it)
         return checkpointed.f, lambda g: (g,)

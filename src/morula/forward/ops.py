@@ -291,6 +291,8 @@ def _pairs(flat):
 
 def tuple_display(T, *flat):
     values, tans = _pairs(flat)
+    if runtime._all_numbers(values):
+        return tuple(values), (tuple(tans) if any(c is not None for c in tans) else None)
     out = tuple(values)
     tans = tuple(tangent_of(T, v, c) for v, c in zip(values, tans))
     return out, tans if any(c is not None for c in tans) else None

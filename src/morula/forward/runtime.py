@@ -31,6 +31,8 @@ _FunctionType = types.FunctionType
 _MethodType = types.MethodType
 _functions = REGISTRY.functions
 _IMMUTABLE = {float, int, bool, complex, str, bytes, type(None), range, slice}
+_NUMBERS = {float, int, complex}
+_JVP_ATTR = transform.ATTR
 FAST_FLOATS = _rev.FAST_FLOATS
 _user_site = _rev.user_site
 
@@ -204,7 +206,33 @@ def extract(T, out, tout):
 # --------------------------------------------------------------------------- calls
 
 def call(T, f, tf, args, targs):
+    target = fast_target(f, args)
+    if target is not None:
+        return target[0](T, dict(zip(target[1], targs)), None, *args)
     return dispatch(T, f, args, targs, None, None)
+
+
+def fast_target(f, args):
+    """The scalar hot path: ``(jvp function, parameter names)`` for a plain Python function already
+    transformed, called positionally with numbers (no rule, closure, defaults or identity-kept
+    values); None otherwise. (Inside an outer transform this is always None: see ``nested``.)"""
+    if type(f) is not _FunctionType or f.__closure__ is not None:
+        return None
+    cached = f.__dict__.get(_JVP_ATTR)
+    if cached is None or cached[0] != REGISTRY.version or cached[2] is not f.__code__:
+        return None
+    names, vararg, kwonly, kwarg = cached[3]
+    if vararg is not None or kwarg is not None or len(args) != len(names) or f in _functions \
+            or not _all_numbers(args):
+        return None
+    return cached[1], names
+
+
+def _all_numbers(values):
+    for v in values:
+        if type(v) not in _NUMBERS:
+            return False
+    return True
 
 
 def callk(T, f, tf, names, values, tvalues):
@@ -672,6 +700,8 @@ def iterate(T, xs, txs):
 
 
 def unpack(T, value, tvalue, n):
+    if type(value) is tuple and len(value) == n and _all_numbers(value):
+        return value, (tuple(tvalue) if tvalue is not None else (None,) * n)
     values, tans = _elements(T, value, tvalue)
     if len(values) != n:
         raise ValueError(f"not enough values to unpack (expected {n}, got {len(values)})" if len(values) < n
