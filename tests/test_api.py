@@ -324,3 +324,31 @@ def test_concurrent_grads_with_in_place_array_writes():
         for gx, gk in runs:
             np.testing.assert_allclose(gx, expected[t][0], rtol=1e-12)
             assert gk == pytest.approx(expected[t][1], rel=1e-12)
+
+
+def test_vjp_of_an_array_output_written_in_place_after_it_was_made():
+    # the output cotangent must reach the shadow before the reverse of writes through views,
+    # out= and callees reads it
+    x = np.array([1.0, 2.0, 3.0])
+
+    def a(x):
+        y = x.copy()
+        z = y[::2]
+        z *= 2
+        return y
+
+    def b(x):
+        y = np.empty_like(x)
+        np.multiply(x, x, out=y)
+        return y
+
+    def fill(out, x):
+        out[:] = x ** 2
+
+    def c(x):
+        out = np.zeros(3)
+        fill(out, x)
+        return out
+    np.testing.assert_allclose(mo.vjp(a, x)[1](np.ones(3))[0], [2.0, 1.0, 2.0])
+    np.testing.assert_allclose(mo.vjp(b, x)[1](np.ones(3))[0], 2 * x)
+    np.testing.assert_allclose(mo.jacobian(c)(x), np.diag(2 * x))

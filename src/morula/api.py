@@ -96,12 +96,18 @@ def _materialize(ct, snap):
     return values if type(obj) is list else tuple(values)
 
 
-def _pull(pb, ct, args, snapshots=None):
-    """Run a top-level pullback; returns the materialized cotangent of every positional arg."""
+def _pull(pb, ct, args, snapshots=None, out=None):
+    """Run a top-level pullback; returns the materialized cotangent of every positional arg.
+
+    ``out``: the output the cotangent belongs to. Its arrays' (and containers') cotangents go to
+    the shadow memory first: the function may have written into them in place after creating
+    them (through a view, ``out=``, a callee), and the reverse of those writes reads the shadow."""
     if pb is None or ct is None:
         return tuple(tangents.materialize(None, a) for a in args)
     snapshots = snapshots or _snapshots(args)
     with runtime.gc_paused(), runtime.backward_scope():
+        if out is not None and type(out) is not float:
+            ct = shadow._deposit_structure(out, ct)
         cts = pb(ct)
         # cotangents of mutable values may sit in the shadow memory (kept by identity)
         return tuple(_materialize(c, snap) for c, snap in zip(cts[1:1 + len(args)], snapshots))
@@ -124,7 +130,7 @@ def vjp(f, *primals, has_aux=False):
         _check_unchanged(primals, fingerprints)
         ct = tangents.from_user(cotangent, out)
         ct = (ct, None) if has_aux else ct
-        return _pull(pb, ct, primals, snapshots)
+        return _pull(pb, ct, primals, snapshots, (out, aux) if has_aux else out)
 
     pullback.__morula_api__ = True
 
@@ -237,7 +243,7 @@ def jacobian(f, argnums=0):
             basis = np.zeros(out_arr.shape, dtype=out_arr.dtype if out_arr.dtype.kind in "fc" else float)
             basis.flat[k] = 1
             ct = float(basis) if scalar_out and type(out) is float else (basis if not scalar_out else basis[()])
-            grads = _pull(pb, ct, args, snapshots)
+            grads = _pull(pb, ct, args, snapshots, out)
             for i in nums:
                 rows[i].append(np.asarray(grads[i]))
         result = []

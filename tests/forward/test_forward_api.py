@@ -165,3 +165,75 @@ def test_numpy_scalars_kept_in_containers_carry_their_tangents():
         acc["c"] = x[0] * x[1]
         return acc["a"] * acc["b"][0] + acc["c"]
     mo.testing.check_grads(f, (np.array([0.5, 1.2]),), modes=("fwd", "rev"), order=2)
+
+
+def test_defaults_taken_from_locals_keep_their_def_time_tangents():
+    def f(x):
+        fs = [lambda t, c=c: c * t for c in x]
+        return np.array([h(1.0) for h in fs])
+    x, v = np.array([1.0, 2.0, 3.0]), np.array([1.0, 10.0, 100.0])
+    np.testing.assert_allclose(mo.jvp(f, (x,), (v,))[1], v)
+
+    def f3(x, y):
+        a = x
+        g = lambda t, b=a: b * t      # noqa: E731
+        a = y
+        return g(2.0) + a
+    assert mo.jvp(f3, (1.0, 10.0), (1.0, 0.0))[1] == pytest.approx(2.0)
+
+
+def test_string_formatting_and_array_attribute_writes():
+    def f(x):
+        msg = "val %.2f" % x      # noqa: F841
+        return 2.0 * x
+    assert mo.jvp(f, (1.5,), (1.0,))[1] == 2.0
+
+    def g(x):
+        z = np.zeros(2, complex)
+        z.real = x
+        z.imag = 2 * x
+        return z * 1.0
+    np.testing.assert_allclose(mo.jvp(g, (np.array([0.5, -0.3]),), (np.array([1.0, 2.0]),))[1],
+                               np.array([1.0, 2.0]) * (1 + 2j))
+
+    def h(x):
+        return x.flat[1] * 2.0
+    with pytest.raises(mo.MissingRuleError):
+        mo.jvp(h, (np.array([1.0, 2.0]),), (np.ones(2),))
+
+
+def test_writes_through_vars_and_dict_subclasses():
+    class O:
+        pass
+
+    class Plain(dict):
+        pass
+
+    def f(x):
+        o = O()
+        o.__dict__["z"] = x * 2.0
+        vars(o)["w"] = x * 3.0
+        p = Plain(a=x)
+        return o.z + o.w + p["a"] * 2.0
+    assert mo.jvp(f, (1.5,), (1.0,))[1] == pytest.approx(7.0)
+
+
+def test_scipy_rules_load_in_forward_mode_first():
+    import subprocess
+    import sys
+    import textwrap
+    code = textwrap.dedent("""
+        import numpy as np, scipy.special as sp, morula as mo
+        import pathlib, tempfile
+        src = "import scipy.special as sp\\ndef g(x):\\n    return sp.erf(x)\\n"
+        path = pathlib.Path(tempfile.mkdtemp()) / "m.py"
+        path.write_text(src)
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("m", path); m = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(m)
+        t = mo.jvp(m.g, (np.array([0.5]),), (np.ones(1),))[1]
+        assert abs(t[0] - 2 / np.sqrt(np.pi) * np.exp(-0.25)) < 1e-12, t
+    """)
+    pytest.importorskip("scipy")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -54,11 +54,12 @@ class ForwardCodegen:
         return names
 
     def _entries_of(self, s):
-        """The ``'name': tangent`` entries of a def's captured variables' tangents (and of default
-        values taken from local variables, ``lambda v=x: ...``)."""
-        entries = [f"{n!r}: __MOT__{n}" for n in s.captured if n in self.names]
-        entries += [f"'__default__{p}': __MOT__{d}" for p, d in _default_names(s.node.args) if d in self.names]
-        return entries
+        """The ``'name': tangent`` entries of a def's captured variables' tangents."""
+        return [f"{n!r}: __MOT__{n}" for n in s.captured if n in self.names]
+
+    def _default_entries(self, s):
+        """Tangents of default values taken from local variables (``lambda v=x: ...``)."""
+        return [f"'__default__{p}': __MOT__{d}" for p, d in _default_names(s.node.args) if d in self.names]
 
     def _closure_entries(self, stmts, found):
         """Def target -> its ``_entries_of``, for names bound by one def and nothing else (calls of
@@ -282,7 +283,14 @@ class ForwardCodegen:
         else:
             out.emit(i, self.placeholder(s.node, "stmt"), s.line)
         entries = self._entries_of(s)
-        getter = "lambda: {" + ", ".join(entries) + "}"
+        defaults = self._default_entries(s)
+        if defaults:
+            # defaults are evaluated when the def runs: so are their tangents (the getter's own
+            # default argument); captured variables are read when the closure runs
+            getter = ("lambda __MOFO__d={" + ", ".join(defaults) + "}: {**__MOFO__d, "
+                      + ", ".join(entries) + "}")
+        else:
+            getter = "lambda: {" + ", ".join(entries) + "}"
         out.emit(i, f"__MOT__{s.target} = None; __MOFO__closure(__MOFO__T, {s.target}, {getter})", s.line)
 
 

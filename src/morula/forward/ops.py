@@ -12,7 +12,7 @@ import types
 
 from ..errors import UnsupportedOperationError
 from ..reverse import runtime as _rev
-from ..reverse.ops import _python_dunder
+from ..reverse.ops import _AttributeRead, _python_dunder
 from ..rules.registry import REGISTRY
 from . import runtime
 from .runtime import dispatch, record, stored, tangent_of
@@ -247,8 +247,13 @@ def getattr_op(T, obj, tobj, name, tname):
     if fallback is not None and name not in getattr(obj, "__dict__", {}) and not hasattr(t, name):
         return dispatch(T, fallback, (obj, name), (tangent_of(T, obj, tobj), None), None, None)
     value = getattr(obj, name)
+    if name == "__dict__" and isinstance(value, dict):
+        return value, attribute_dict(T, obj, value)
     if _rev.is_constant(value):
         return value, None
+    if t in ARRAY_MEMORY:   # x.flat and other array attributes without a rule
+        from ..errors import MissingRuleError
+        raise MissingRuleError(_AttributeRead(t, name), _rev.user_site())
     if isinstance(obj, tuple) and hasattr(obj, "_fields") and name in obj._fields:
         i = obj._fields.index(name)
         items = tobj if tobj is None or isinstance(tobj, (tuple, list)) else None
@@ -259,9 +264,28 @@ def getattr_op(T, obj, tobj, name, tname):
     return value, tangent_of(T, value, None)
 
 
+def attribute_dict(T, obj, d):
+    """``obj.__dict__`` / ``vars(obj)``: the same tangents as ``obj``'s attributes (writes through
+    the dict are attribute writes)."""
+    fields = T.dict_for_write(obj)
+    earlier = T.container(d)
+    if earlier is not None and earlier is not fields:
+        fields.update({k: v for k, v in earlier.items() if v is not None})
+    T.set_container(d, fields)
+    return fields
+
+
 def setattr_op(T, obj, tobj, name, tname, value, tvalue):
     descriptor = _rev._class_attr(type(obj), name)
     tvalue = tangent_of(T, value, tvalue)
+    if type(obj) in ARRAY_MEMORY:
+        # z.real = v is z.real[...] = v: a write into a view of z
+        view = getattr(obj, name)
+        if type(view) not in ARRAY_MEMORY:
+            raise UnsupportedOperationError(
+                f"{_rev.user_site() or ''}: forward mode cannot follow assigning {type(obj).__name__}.{name}")
+        setitem(T, view, None, Ellipsis, None, value, tvalue)
+        return obj, T.array(obj, ARRAY_MEMORY[type(obj)])
     if isinstance(descriptor, property) and type(descriptor.fset) is _FunctionType:
         dispatch(T, descriptor.fset, (obj, value), (tangent_of(T, obj, tobj), tvalue), None, None)
         return obj, T.container(obj)

@@ -258,11 +258,15 @@ def _star_tangents(T, seq, tseq):
 
 
 def lookup(f):
-    """``(reverse rule, forward rule)`` registered for callable ``f`` (``None`` when unhashable)."""
+    """``(reverse rule, forward rule)`` registered for callable ``f`` (``None`` when unhashable);
+    rules of optional libraries the program has imported since are registered on a miss."""
     try:
-        return _functions.get(f), _FRULES.get(f)
+        rule, forward = _functions.get(f), _FRULES.get(f)
     except TypeError:
         return None, None
+    if rule is None and forward is None and _rev._PENDING and _rev._load_pending_rules():
+        rule, forward = _functions.get(f), _FRULES.get(f)
+    return rule, forward
 
 
 def dispatch(T, f, args, targs, kwargs, tkwargs):
@@ -391,12 +395,14 @@ def call_python(T, f, args, targs, kwargs, tkwargs, closure_tangents=None):
         return _opaque(f, args, kwargs)   # library code morula cannot read: a constant or an error
     tp = _bind(layout, args, targs, kwargs, tkwargs)
     tcl = closure_tangents
-    if tcl is None:
+    if tcl is None or f.__defaults__ or f.__kwdefaults__:
         entry = T.closures.get(id(f))
         if entry is not None and entry[0] is f:
-            tcl = entry[1]()
-    if tcl is not None and (f.__defaults__ or f.__kwdefaults__):
-        _default_tangents(layout, tp, tcl, len(args), kwargs)
+            registered = entry[1]()
+            if tcl is None:
+                tcl = registered
+            if f.__defaults__ or f.__kwdefaults__:
+                _default_tangents(layout, tp, registered, len(args), kwargs)
     if kwargs:
         return jvp_fn(T, tp, tcl, *args, **kwargs)
     return jvp_fn(T, tp, tcl, *args)
@@ -486,8 +492,9 @@ def construct(T, cls, args, targs, kwargs, tkwargs):
             items = _elements(T, args[0], targs[0])[1] if args else []
             T.set_container(out, list(items))
         else:
-            src = targs[0] if args and isinstance(args[0], dict) else None
-            T.set_container(out, {k: (src or {}).get(k) for k in out})
+            src = dict(targs[0] or {}) if args and isinstance(args[0], dict) else {}
+            src.update({k: v for k, v in (tkwargs or {}).items() if v is not None})
+            T.set_container(out, {k: src.get(k) for k in out})
         return out, T.container(out)
     if type(init) is _FunctionType:
         new = _rev._class_attr(cls, "__new__")

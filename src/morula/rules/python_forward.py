@@ -113,6 +113,8 @@ def floordiv_frule(T, args, targs, kwargs):
 def mod_frule(T, args, targs, kwargs):
     (a, b), (ta, tb) = args, targs
     out = a % b
+    if isinstance(a, (str, bytes)):
+        return out, None   # "%.2f" % x: formatting
     # a mod b = a - b * floor(a / b): slope 1 in a, -floor(a / b) in b
     return out, _sum(ta, -tb * ((a - out) / b) if tb is not None else None)
 
@@ -475,6 +477,15 @@ def getattr_frule(T, args, targs, kwargs):
     if len(args) > 2 and not hasattr(obj, name):
         return args[2], targs[2]
     return getattr_op(T, obj, targs[0], name, None)
+
+
+@_on(builtins.vars)
+def vars_frule(T, args, targs, kwargs):
+    from ..forward.ops import attribute_dict
+    if not args:
+        return vars(), None
+    d = vars(args[0])
+    return d, attribute_dict(T, args[0], d)
 
 
 @_on(builtins.setattr)
