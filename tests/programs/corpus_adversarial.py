@@ -421,3 +421,10 @@ def closure_calling_a_capturing_closure(x):
         return x / scale(y) + dy * y
 
     return pb(1.0)
+
+
+def unused_in_place_update_of_a_numpy_scalar(x):
+    k = x[0]
+    y = k * 2.0
+    k *= 1.5          # np.float64 has no __imul__: a rebinding whose result nobody reads
+    return y + x[1]

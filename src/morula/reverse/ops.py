@@ -156,7 +156,8 @@ def _make_inplace(ifn, fn, idunder, dunder, rdunder):
 
     def inplace_op(a, b):
         t = type(a)
-        if t is float or t is int or t is complex or t is tuple or t is str:
+        if t is float or t is int or t is complex or t is tuple or t is str or \
+                (t not in ARRAY_TYPES and getattr(t, idunder, None) is None and shadow.kind(a) is None):
             # immutable: the binary operator; generated code runs in-place pullbacks even with a
             # zero cotangent (they may need to undo), so guard the binary one
             out, pb = binary(a, b)
