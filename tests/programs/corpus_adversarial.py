@@ -428,3 +428,8 @@ def unused_in_place_update_of_a_numpy_scalar(x):
     y = k * 2.0
     k *= 1.5          # np.float64 has no __imul__: a rebinding whose result nobody reads
     return y + x[1]
+
+
+def star_unpacking_an_array(x):
+    a, *rest = x
+    return a * rest[0] + rest[1] ** 2

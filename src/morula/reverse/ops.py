@@ -543,6 +543,14 @@ def unpack_rest(seq, start, stop):
         ct = [None] * n
         for i, c in zip(range(start, end), g or ()):
             ct[i] = c
+        if type(seq) in ARRAY_TYPES:   # a, *rest = array: the rows' cotangents as one array
+            if all(c is None for c in ct):
+                return None, None, None
+            whole = tangents.zeros_like(seq)
+            for i, c in enumerate(ct):
+                if c is not None:
+                    whole[i] = c
+            return whole, None, None
         return (ct if type(seq) is list else tuple(ct)), None, None
     return wrap_rule(out, unpack_rest_pullback, (seq, start, stop))
 
