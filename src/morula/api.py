@@ -10,7 +10,7 @@ import functools
 import sys
 
 from . import nested, tangents
-from .errors import NonScalarOutputError
+from .errors import NonScalarOutputError, ReverseOverNestedForwardError
 from .reverse import runtime, shadow
 from .reverse.transform import generated_source
 
@@ -197,7 +197,11 @@ def value_and_grad(f, argnums=0, has_aux=False):
         nums = _argnums_tuple(argnums, len(args))
         args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
         snapshots = _snapshots(args)
-        out, pb = _run(f, args, kwargs, nums)
+        try:
+            out, pb = _run(f, args, kwargs, nums)
+        except ReverseOverNestedForwardError:
+            # f takes derivatives of derivatives itself: the gradient by forward mode instead
+            return nested.value_and_grad_call(f, argnums, has_aux, *args, **kwargs)
         value, aux = _split_aux(out) if has_aux else (out, None)
         seed = _scalar_seed(value, name)
         ct = (seed, None) if has_aux else seed
@@ -460,7 +464,11 @@ def hvp(f, primals, tangents_in):
     # f and the direction are arguments nobody differentiates: arrays they hold (f's constant
     # matrices) need no cotangents (see shadow.inactive_scope)
     nums = 3 if len(primals) == 1 else tuple(range(3, 3 + len(primals)))
-    return grad(nested.first_derivative_kw, argnums=nums)(f, tangents_in, None, *primals)
+    try:
+        return grad(nested.first_derivative_kw, argnums=nums)(f, tangents_in, None, *primals)
+    except ReverseOverNestedForwardError:
+        # f takes derivatives itself: forward over forward (one pass per element of the primals)
+        return nested.hvp_inside(f, primals, tangents_in)
 
 
 def hessian(f, argnums=0):
@@ -480,8 +488,11 @@ def hessian(f, argnums=0):
             columns = []
             for e in _basis_directions(args[j]):
                 directions = tuple(e if k == j else None for k in range(len(args)))
-                row = grad(nested.first_derivative_kw, argnums=tuple(3 + i for i in nums))(
-                    f, directions, kwargs, *args)
+                try:
+                    row = grad(nested.first_derivative_kw, argnums=tuple(3 + i for i in nums))(
+                        f, directions, kwargs, *args)
+                except ReverseOverNestedForwardError:
+                    return _forward_hessian(f, argnums, args, kwargs)
                 columns.append(row)
             for i_pos, i in enumerate(nums):
                 parts = [np.asarray(c[i_pos]) for c in columns]
@@ -494,3 +505,14 @@ def hessian(f, argnums=0):
 
     hessian_f.__morula_api__ = functools.partial(nested.hessian_call, f, argnums)
     return hessian_f
+
+
+def _forward_hessian(f, argnums, args, kwargs):
+    """The Hessian by forward over forward (for functions that take derivatives themselves)."""
+    import numpy as np
+    H = nested.hessian_call(f, argnums, *args, **(kwargs or {}))
+    if isinstance(argnums, int):
+        return np.asarray(H).reshape(np.shape(args[argnums]) * 2)
+    raise ReverseOverNestedForwardError(
+        "mo.hessian with a tuple argnums of a function that takes derivatives itself is not "
+        "supported yet; use mo.jacfwd(mo.jacfwd(f)) per pair of arguments")

@@ -87,3 +87,10 @@ def describe_callable(fn):
         if module.startswith("np._core") or module.startswith("np.core"):
             module = "np"
     return f"{module}.{name}"
+
+
+class ReverseOverNestedForwardError(UnsupportedOperationError):
+    """Reverse mode met forward code of forward code (a third derivative with reverse mode
+    outermost, e.g. the Hessian of a function that takes a derivative itself). Not supported yet:
+    morula computes those with forward mode outermost instead (``grad``, ``value_and_grad``,
+    ``hessian`` and ``hvp`` switch by themselves; ``vjp`` and ``jacobian`` raise this error)."""

@@ -177,3 +177,21 @@ def test_jacobian_and_jacfwd_inside_grad():
         return np.sum(J ** 2)
     x = np.array([0.3, 0.9])
     mo.testing.check_grads(f, (x,), modes=("rev", "fwd"), rtol=1e-5, atol=1e-7)
+
+
+def test_third_order_with_reverse_outermost_falls_back_to_forward():
+    # reverse over (forward over forward) is not supported: hessian/hvp/grad switch to forward mode
+    def cube_sum(y):
+        return np.sum(y ** 3)
+
+    def f(x):
+        return np.sum(mo.grad(cube_sum)(x) * x)      # 3 sum(x^3): H = diag(18 x)
+    x = np.array([0.7, -0.4])
+    np.testing.assert_allclose(mo.hessian(f)(x), np.diag(18 * x), rtol=1e-10)
+    np.testing.assert_allclose(mo.hvp(f, (x,), (np.array([1.0, 0.0]),)), [18 * 0.7, 0.0], rtol=1e-10)
+
+    def fs(t):
+        return mo.grad(mo.grad(lambda s: s ** 3))(t) * t   # 6 t^2
+    assert mo.grad(mo.grad(fs))(0.7) == pytest.approx(12.0)
+    with pytest.raises(mo.errors.ReverseOverNestedForwardError):
+        mo.vjp(mo.grad(fs), 0.7)[1](1.0)

@@ -457,6 +457,14 @@ def _call_python(f, args, kwargs, seed=None, self_seeded=False):
         def nested_api_pullback(g, param_seeds=None):
             return (None,) + tuple(pb(g)[1:])
         return out, _shadow.keep_must_run(pb, nested_api_pullback, out)
+    if f.__code__.co_filename.startswith("<morula forward code") and \
+            any(n.startswith("_fo2_") for n in f.__code__.co_freevars):
+        from ..errors import ReverseOverNestedForwardError
+        raise ReverseOverNestedForwardError(
+            f"{_user_site() or ''}: a derivative of a derivative of a derivative with reverse mode "
+            "outermost (e.g. mo.grad or mo.hessian of a function that itself calls mo.grad/mo.jvp) "
+            "is not supported yet; take the outer derivative with mo.jvp or mo.jacfwd "
+            "(mo.grad, mo.hessian and mo.hvp switch to forward mode by themselves).")
     try:
         forward = transform.forward_of(f)
     except (SourceNotFoundError, MorulaError, SyntaxError) as error:
