@@ -113,10 +113,10 @@ def _make_inplace(ifn, fn, idunder):
             # the new value and its tangent first (from the old value), then both written in place
             value, tvalue = dispatch(T, fn, (a, b), (ta, tb), None, None)
             if tvalue is None and not T.has_array(a, memory):
-                ifn(a, b)
+                memory.assign(a, value)
                 return a, None
             target = T.array_for_write(a, memory)
-            ifn(a, b)
+            memory.assign(a, value)   # a @= b writes a @ b into a (as a plain write, for any op)
             if target is not None:
                 memory.assign(target, tvalue if tvalue is not None else 0)
             return a, T.array(a, memory)

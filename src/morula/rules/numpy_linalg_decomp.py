@@ -99,7 +99,7 @@ from morula.rules.numpy_vspace import (
     numpy_rule,
     real_part,
 )
-from morula.rules.registry import REGISTRY
+from morula.rules.registry import nondiff, REGISTRY
 from morula.tangents import ObjectCotangent
 
 _linalg = np.linalg
@@ -578,6 +578,13 @@ def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
         kwargs["compute_uv"] = False
     if hermitian:
         kwargs["hermitian"] = True
+    if type(a) is np.ndarray:
+        return _linalg.svd(a, **kwargs)
+    return _svd_other(a, kwargs)
+
+
+def _svd_other(a, kwargs):
+    """Other array types (no ``try`` in ``_svd``: second derivatives differentiate its code)."""
     try:
         return _linalg.svd(a, **kwargs)
     except TypeError:
@@ -813,3 +820,6 @@ def linalg_diagonal_rule(x, *, offset=0):
         return (cotangent(g, x),)
 
     return y, linalg_diagonal_pullback
+
+
+nondiff(_eye)   # constants (second derivatives run the rules' own code; _eye has a ``try``)
