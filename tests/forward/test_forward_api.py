@@ -237,3 +237,13 @@ def test_scipy_rules_load_in_forward_mode_first():
     pytest.importorskip("scipy")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_np_vectorize_in_forward_mode():
+    def sq1(a):
+        return a * a + 1.0
+
+    def v1(x):
+        return np.sum(np.vectorize(sq1)(x))
+    x = np.array([0.7, -0.4, 1.3])
+    assert mo.jvp(v1, (x,), (np.ones(3),))[1] == pytest.approx(2 * np.sum(x))

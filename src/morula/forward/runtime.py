@@ -306,7 +306,8 @@ def dispatch(T, f, args, targs, kwargs, tkwargs):
         return dispatch(T, pfunc, pargs, ptargs, kw or None, tkw or None)
     custom = getattr(tf, "__morula_jvp__", None)
     if custom is not None:
-        return custom(f, T, args, targs, kwargs, tkwargs)
+        out, tout = custom(f, T, args, targs, kwargs, tkwargs)
+        return out, record(T, out, tout)
     call_method = getattr(tf, "__call__", None)
     if type(call_method) is _FunctionType:
         return dispatch(T, call_method, (f,) + tuple(args), (tangent_of(T, f, None),) + tuple(targs),
