@@ -433,3 +433,10 @@ def unused_in_place_update_of_a_numpy_scalar(x):
 def star_unpacking_an_array(x):
     a, *rest = x
     return a * rest[0] + rest[1] ** 2
+
+
+def lambda_reads_a_variable_rebound_after_it(s):
+    a = s
+    g = lambda t: t * a      # noqa: E731   (called through the name it was assigned to)
+    a = a * s
+    return g(s)              # s ** 3

@@ -75,9 +75,15 @@ class ForwardCodegen:
                     counts[name] = counts.get(name, 0) + 1
                 if type(s) is core.Def:
                     found[s.target] = self._entries_of(s)
+                if type(s) is core.Assign and isinstance(s.value, core.Name):
+                    aliases[s.target] = s.value.id     # g = lambda ...: called by the alias
                 for sub in ("body", "orelse"):
                     visit(getattr(s, sub, None) or [])
+        aliases = {}
         visit(stmts)
+        for alias, name in aliases.items():
+            if name in found and alias not in found and counts.get(name) == 1:
+                found[alias] = found[name]
         return {k: v for k, v in found.items() if counts.get(k) == 1 and k not in self.fn.params}
 
     def placeholder(self, node, kind, line=None):

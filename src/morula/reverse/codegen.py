@@ -78,12 +78,33 @@ class ReverseCodegen:
         return (other_targets | set(fn.freevars) | (fn.locals - native_targets)) - {"__class__"}
 
     def _closures(self, stmts, found=None):
+        top = found is None
         found = {} if found is None else found
         for s in stmts:
             if type(s) is core.Def:
                 found[s.target] = [n for n in s.captured if n in self.active]
             for block in ("body", "orelse"):
                 self._closures(getattr(s, block, None) or [], found)
+        if top:
+            # g = lambda ...: the name the closure is called by (bound once) distributes its
+            # cotangent at the call too, like the def's own name
+            counts, aliases = {}, {}
+
+            def visit(block):
+                for s in block:
+                    target = getattr(s, "target", None)
+                    if isinstance(target, str):
+                        counts[target] = counts.get(target, 0) + 1
+                    for name in getattr(s, "targets", None) or ():
+                        counts[name] = counts.get(name, 0) + 1
+                    if type(s) is core.Assign and isinstance(s.value, core.Name) and s.value.id in found:
+                        aliases[s.target] = s.value.id
+                    for sub in ("body", "orelse"):
+                        visit(getattr(s, sub, None) or [])
+            visit(stmts)
+            for alias, name in aliases.items():
+                if counts.get(alias) == 1 and alias not in found and alias not in self.fn.params:
+                    found[alias] = found[name]
         return found
 
     def fresh(self, stem):
