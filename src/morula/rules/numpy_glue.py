@@ -390,7 +390,7 @@ REGISTRY.add_method(np.ndarray, "put", _refuse(
     mutating=True)
 for _fn, _fix in ((np.put, "use x[np.unravel_index(idx, x.shape)] = v."),
                   (np.place, "use x[mask] = values."), (np.putmask, "use x[mask] = values."),
-                  (np.random.shuffle, "use x = rng.permutation(x).")):
+                  (np.random.shuffle, "use x = x[rng.permutation(len(x))] (indexing keeps the gradient).")):
     REGISTRY.add_function(_fn, _refuse(f"np.{_fn.__name__} (it writes into its argument)", _fix))
 ops.register_type_op("setitem", np.ndarray, ndarray_setitem)
 ops.register_type_op("iterate", np.ndarray, ndarray_iterate)
