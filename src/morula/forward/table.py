@@ -17,7 +17,7 @@ in-place write to any of them changes it for all.
 asked about alive, so identities are not reused while it lives.
 """
 
-ARRAY_MEMORY = {}   # array type -> adapter (root, zeros, view, assign), registered by rules
+ARRAY_MEMORY = {}   # array type -> adapter (root_id, zeros, view, assign, setitem, ...), registered by rules
 
 
 class TangentTable:
