@@ -440,3 +440,14 @@ def lambda_reads_a_variable_rebound_after_it(s):
     g = lambda t: t * a      # noqa: E731   (called through the name it was assigned to)
     a = a * s
     return g(s)              # s ** 3
+
+
+def partial_made_by_a_star_call(x, a):
+    import functools
+    args = (_times, x)
+    p = functools.partial(*args)    # the bound argument's cotangent was dropped on this path
+    return p(a) + p(x)
+
+
+def _times(u, v):
+    return u * v

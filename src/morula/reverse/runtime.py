@@ -261,8 +261,12 @@ def _rule_with_kwargs(rule, args, kwargs, names):
         if pb is None:
             return out, None
 
+        nargs = len(args)
+
         def dict_keyword_rule_pullback(g):
             cts = pb(g)
+            if len(cts) == nargs:   # no keywords were given: no trailing dict of their cotangents
+                return tuple(cts)
             by_name = cts[-1] or {}
             return tuple(cts[:-1]) + tuple(by_name.get(n) for n in names)
         return out, _shadow.keep_must_run(pb, dict_keyword_rule_pullback, out)
