@@ -380,7 +380,8 @@ def _forward(f, primals, tangents_in, kwargs=None):
     T = forward_runtime.new_table()
     targs = []
     for i, (p, t) in enumerate(zip(primals, tangents_in)):
-        internal = tangents.from_user(t, p, f"tangents[{i}]") if t is not None else None
+        internal = tangents.from_user(t, p, f"tangents[{i}]", f"the primal (argument {i})") \
+            if t is not None else None
         targs.append(forward_runtime.seed(T, p, internal))
     with runtime.gc_paused():
         out, tout = forward_runtime.dispatch(T, f, tuple(primals), tuple(targs), kwargs or None,

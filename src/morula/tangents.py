@@ -245,7 +245,7 @@ def materialize(ct, x, leaf=None):
     return ct
 
 
-def from_user(ct, primal, where="cotangent"):
+def from_user(ct, primal, where="cotangent", of="the output"):
     """Check a cotangent given by the user against primal output ``primal`` and bring it to the
     internal form: objects (dataclasses, plain classes) become ``ObjectCotangent``; array and
     number shapes must match the output's exactly (no silent broadcasting)."""
@@ -256,32 +256,32 @@ def from_user(ct, primal, where="cotangent"):
         if isinstance(ct, ObjectCotangent):
             return ct
         if not isinstance(ct, (tuple, list)) or len(ct) != len(primal):
-            raise ValueError(f"{where} must be a sequence of {len(primal)} items like the output "
+            raise ValueError(f"{where} must be a sequence of {len(primal)} items like {of} "
                              f"(a {tp.__name__}), got {_describe(ct)}")
-        items = [from_user(c, v, f"{where}[{i}]") for i, (c, v) in enumerate(zip(ct, primal))]
+        items = [from_user(c, v, f"{where}[{i}]", of) for i, (c, v) in enumerate(zip(ct, primal))]
         return list(items) if type(ct) is list else tuple(items)
     if isinstance(primal, dict):
         if not isinstance(ct, dict):
-            raise ValueError(f"{where} must be a dict like the output, got {_describe(ct)}")
+            raise ValueError(f"{where} must be a dict like {of}, got {_describe(ct)}")
         unknown = [k for k in ct if k not in primal]
         if unknown:
-            raise ValueError(f"{where} has keys the output lacks: {unknown!r}")
-        return {k: from_user(c, primal[k], f"{where}[{k!r}]") for k, c in ct.items()}
+            raise ValueError(f"{where} has keys {of} lacks: {unknown!r}")
+        return {k: from_user(c, primal[k], f"{where}[{k!r}]", of) for k, c in ct.items()}
     if _is_object(primal):
         if isinstance(ct, ObjectCotangent):
             fields = ct.fields
         elif _is_object(ct):
             fields = vars(ct)
         else:
-            raise ValueError(f"{where} must be an object like the output (a {tp.__name__}, or a "
+            raise ValueError(f"{where} must be an object like {of} (a {tp.__name__}, or a "
                              f"morula.ObjectCotangent), got {_describe(ct)}")
-        return ObjectCotangent({k: from_user(c, getattr(primal, k, None), f"{where}.{k}")
+        return ObjectCotangent({k: from_user(c, getattr(primal, k, None), f"{where}.{k}", of)
                                 for k, c in fields.items()})
     primal_shape = getattr(primal, "shape", ())
     ct_shape = getattr(ct, "shape", ())
     if tuple(ct_shape) != tuple(primal_shape) and primal is not None:
-        raise ValueError(f"{where} has shape {tuple(ct_shape)} but the output it belongs to has "
-                         f"shape {tuple(primal_shape)}; pass a cotangent of the output's shape")
+        raise ValueError(f"{where} has shape {tuple(ct_shape)} but {of} it belongs to has "
+                         f"shape {tuple(primal_shape)}; pass one of that shape")
     return ct
 
 
