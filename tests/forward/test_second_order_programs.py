@@ -12,7 +12,6 @@ KNOWN_REVERSE_OVER_FORWARD = {
     "test_adversarial::lambda_reads_a_variable_rebound_after_it": "wrong: a closure reading a "
     "variable rebound after its def",
     "test_programs::checkpoint_of_a_closure": "error",
-    "test_adversarial::builtins_keywords_and_itertools": "error: OrderedDict methods",
 }
 
 

@@ -154,7 +154,8 @@ def _internal_items(T, out, tout):
                 record(T, v, items[i])
         return items
     items = dict(tout)
-    for k, v in out.items():
+    for k in out:   # (not out.items(): out may be an OrderedDict)
+        v = out[k]
         if items.get(k) is not None and type(v) not in _IMMUTABLE and type(v) is not tuple:
             record(T, v, items[k])
     return items

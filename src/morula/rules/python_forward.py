@@ -713,18 +713,19 @@ def dict_get_frule(T, args, targs, kwargs):
 
 
 def _dict_view(kind):
+    # written with iteration and indexing only (d may be an OrderedDict, whose own methods an
+    # outer transform could not read)
     def dict_view_frule(T, args, targs, kwargs):
         d = args[0]
         inner = targs[0] or {}
+        keys = [k for k in d]
         if kind == "keys":
-            return list(d), None
+            return keys, None
+        values = [d[k] for k in keys]
+        tans = [fr.tangent_of(T, v, inner.get(k)) for k, v in zip(keys, values)]
         if kind == "values":
-            return list(d.values()), [fr.tangent_of(T, v, inner.get(k)) for k, v in d.items()]
-        tans = []
-        for k, v in d.items():
-            t = fr.tangent_of(T, v, inner.get(k))
-            tans.append((None, t) if t is not None else None)
-        return list(d.items()), tans
+            return values, tans
+        return [(k, v) for k, v in zip(keys, values)], [(None, t) if t is not None else None for t in tans]
     return dict_view_frule
 
 
