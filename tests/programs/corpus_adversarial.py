@@ -451,3 +451,11 @@ def partial_made_by_a_star_call(x, a):
 
 def _times(u, v):
     return u * v
+
+
+def dict_copied_then_original_loses_the_key(x):
+    d = {"e": x[1], "f": x[0]}
+    d2 = dict(d)
+    d.pop("e")
+    del d["f"]
+    return d2["e"] * d2["f"]

@@ -19,6 +19,8 @@ CASES = {
     "closure_calling_a_capturing_closure": (A.closure_calling_a_capturing_closure, (1.5,)),
     "lambda_reads_a_variable_rebound_after_it": (A.lambda_reads_a_variable_rebound_after_it, (0.7,)),
     "partial_made_by_a_star_call": (A.partial_made_by_a_star_call, (1.4, 0.6)),
+    "dict_copied_then_original_loses_the_key": (A.dict_copied_then_original_loses_the_key,
+                                                (np.array([0.7, 1.3]),)),
     "star_unpacking_an_array": (A.star_unpacking_an_array, (np.array([1.0, 2.0, 3.0]),)),
     "unused_in_place_update_of_a_numpy_scalar": (A.unused_in_place_update_of_a_numpy_scalar,
                                                  (np.array([2.0, 1.0]),)),

@@ -268,7 +268,8 @@ rrule(tuple)(_sequence_of(tuple))
 def dict_rule(*args, **kwargs):
     out = dict(*args, **kwargs)
     source = args[0] if args else None
-    pairs_pb = None
+    source_keys = list(source) if isinstance(source, dict) else None   # as they are now: the
+    pairs_pb = None                                                    # source may lose keys later
     if source is not None and not isinstance(source, dict):
         pairs, pairs_pb = runtime.iterate(source, deposit=False)
         pairs = list(pairs)
@@ -279,7 +280,7 @@ def dict_rule(*args, **kwargs):
         if source is None:
             return kw
         if isinstance(source, dict):
-            return ({k: g.get(k) for k in source if k not in kwargs},) + kw
+            return ({k: g.get(k) for k in source_keys if k not in kwargs},) + kw
         cts = [(None, g.get(k)) if k not in kwargs else None for k, _ in pairs]
         return ((pairs_pb(cts) if pairs_pb is not None else None),) + kw
     return out, dict_pullback
