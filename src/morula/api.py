@@ -420,35 +420,41 @@ def _basis_directions(x):
 
 def jacfwd(f, argnums=0):
     """``jacfwd(f)(*args)``: the Jacobian by forward mode (one ``jvp`` per input element), shape
-    ``out.shape + x.shape`` (a tuple of Jacobians for tuple ``argnums``)."""
-    import numpy as np
+    ``out.shape + x.shape`` (a tuple of Jacobians for tuple ``argnums``). An output that is a
+    tuple, list or dict gives the same container of Jacobians, one per entry."""
 
     @functools.wraps(f)
     def jacfwd_f(*args, **kwargs):
         nums = _argnums_tuple(argnums, len(args))
         args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
         result = []
-        out_shape = None
         for i in nums:
-            columns = []
+            columns, out = [], None
             for e in _basis_directions(args[i]):
                 ts = tuple(e if j == i else None for j in range(len(args)))
                 out, t = _forward(f, args, ts, kwargs)
-                out_shape = np.shape(out)
-                columns.append(np.asarray(t))
-            xshape = np.shape(args[i])
-            if columns:
-                stacked = np.stack(columns, axis=-1)
-            else:
+                columns.append(t)
+            if out is None:
                 out = f(*args, **kwargs)
-                out_shape = np.shape(out)
-                stacked = np.zeros(out_shape + (0,))
-            result.append(stacked.reshape(out_shape + xshape))
+            result.append(_stack_columns(out, columns, args[i]))
         return result[0] if isinstance(argnums, int) else tuple(result)
 
     jacfwd_f.__morula_api__ = functools.partial(nested.jacfwd_call, f, argnums)
     return jacfwd_f
 
+
+def _stack_columns(out, columns, x):
+    """Jacobian columns (output tangents, one per element of ``x``) stacked leaf by leaf."""
+    import numpy as np
+    if isinstance(out, (tuple, list)) and not hasattr(out, "shape"):
+        parts = [_stack_columns(o, [c[k] for c in columns], x) for k, o in enumerate(out)]
+        return type(out)(parts) if type(out) in (tuple, list) else tuple(parts)
+    if isinstance(out, dict):
+        return {k: _stack_columns(o, [c[k] for c in columns], x) for k, o in out.items()}
+    out_shape, xshape = np.shape(out), np.shape(x)
+    if not columns:
+        return np.zeros(out_shape + xshape)
+    return np.stack([np.asarray(c) for c in columns], axis=-1).reshape(out_shape + xshape)
 
 
 def hvp(f, primals, tangents_in):

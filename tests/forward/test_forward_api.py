@@ -247,3 +247,13 @@ def test_np_vectorize_in_forward_mode():
         return np.sum(np.vectorize(sq1)(x))
     x = np.array([0.7, -0.4, 1.3])
     assert mo.jvp(v1, (x,), (np.ones(3),))[1] == pytest.approx(2 * np.sum(x))
+
+
+def test_jacfwd_of_structured_outputs():
+    def f(x):
+        return {"a": 2 * x, "b": (x[0] * x[1], np.sum(x))}
+    x = np.array([0.5, 1.5])
+    J = mo.jacfwd(f)(x)
+    np.testing.assert_allclose(J["a"], 2 * np.eye(2))
+    np.testing.assert_allclose(J["b"][0], [1.5, 0.5])
+    np.testing.assert_allclose(J["b"][1], [1.0, 1.0])
