@@ -11,17 +11,15 @@ import threading
 import types
 
 from ..errors import MorulaError
-from ..frontend import fence
 from ..frontend.source import SourceNotFoundError
-from ..frontend.normalize import normalize
-from ..frontend.source import function_source
-from ..reverse.transform import _parse_with_user_lines, _show_placeholders
+from ..reverse.transform import _show_placeholders, annotated_source, build_prototype, instantiate
 from ..rules.registry import REGISTRY
 from .codegen import HELPERS, ForwardCodegen
 
 _code_cache = {}
 _lock = threading.RLock()
 ATTR = "__morula_forward__"
+_OP_PREFIX = "__MOFO__op_"   # generated code's names for the bound op wrappers
 
 
 class Compiled:
@@ -44,20 +42,11 @@ def compile_function(fn):
     if cached is not None and cached[0] is code_object and cached[1] == version:
         return cached[2]
     with _lock:
-        info = function_source(fn)
-        fence.check(info.node, info.filename, info.lines)
-        core_fn = normalize(info, fn)
-        generated = ForwardCodegen(core_fn).generate()
-        module = _parse_with_user_lines(generated, info.filename)
-        code = compile(module, info.filename, "exec")
-        namespace = {}
-        exec(code, fn.__globals__, namespace)
-        factory = namespace["__mo_factory__"]
-        helpers = runtime.helper_values(generated.op_names)
-        ops = sorted(generated.op_names)
-        args = [helpers[h] for h in HELPERS] + [helpers[f"__MOFO__op_{o}"] for o in ops] + [None] * len(core_fn.freevars)
-        prototype = factory(*args)
-        cells = dict(zip(prototype.__code__.co_freevars, prototype.__closure__ or ()))
+        cached = _code_cache.get(key)
+        if cached is not None and cached[0] is code_object and cached[1] == version:
+            return cached[2]
+        core_fn, generated, prototype, cells = build_prototype(
+            fn, ForwardCodegen, HELPERS, runtime.helper_values, _OP_PREFIX)
         a = core_fn.args
         layout = ([p.arg for p in a.posonlyargs + a.args], a.vararg.arg if a.vararg else None,
                   {p.arg for p in a.kwonlyargs}, a.kwarg.arg if a.kwarg else None)
@@ -138,14 +127,9 @@ def nested_jvp_of(fn):
             _counter[0] += 1
             filename = f"<morula forward code of {fn.__qualname__} #{_counter[0]}>"
         linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-        namespace = {}
-        exec(compile(text, filename, "exec"), fn.__globals__, namespace)
-        helpers = runtime.helper_values(entry.generated.op_names)
-        ops = sorted(entry.generated.op_names)
-        args = [helpers[h] for h in HELPERS] + [helpers[f"__MOFO__op_{o}"] for o in ops] + \
-            [None] * len(entry.function.freevars)
-        prototype = namespace["__mo_factory__"](*args)
-        helper_cells = dict(zip(prototype.__code__.co_freevars, prototype.__closure__ or ()))
+        prototype, helper_cells = instantiate(
+            compile(text, filename, "exec"), fn.__globals__, entry.generated,
+            len(entry.function.freevars), HELPERS, runtime.helper_values, _OP_PREFIX)
         code, layout, freevars = prototype.__code__, entry.layout, prototype.__code__.co_freevars
         _nested_cache[key] = (fn.__code__, version, (code, layout, freevars, helper_cells))
     jvp_fn = _like(fn, code, freevars, helper_cells)
@@ -174,15 +158,4 @@ def _slices_as_calls(node):
 
 def generated_source(fn):
     """Readable forward-mode code of ``fn`` with the user's lines as comments."""
-    entry = compile_function(fn)
-    generated = entry.generated
-    info = entry.function.source
-    out, last = [], None
-    for number, text in enumerate(generated.text.splitlines(), start=1):
-        line = generated.line_map.get(number)
-        if line != last and line is not None:
-            indent = text[: len(text) - len(text.lstrip())]
-            out.append(f"{indent}# line {line}: {info.line(line).strip()}")
-            last = line
-        out.append(_show_placeholders(text, generated.placeholders))
-    return "\n".join(out) + "\n"
+    return annotated_source(compile_function(fn))

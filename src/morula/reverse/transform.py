@@ -47,23 +47,41 @@ def compile_function(fn):
         cached = _code_cache.get(key)
         if cached is not None and cached[0] is code_object and cached[1] == version:
             return cached[2]
-        info = function_source(fn)
-        fence.check(info.node, info.filename, info.lines)
-        core_fn = normalize(info, fn)
-        generated = ReverseCodegen(core_fn).generate()
-        module = _parse_with_user_lines(generated, info.filename)
-        code = compile(module, info.filename, "exec")
-        namespace = {}
-        exec(code, fn.__globals__, namespace)
-        factory = namespace["__mo_factory__"]
-        helpers = runtime.helper_values(generated.op_names)
-        ops = sorted(generated.op_names)
-        args = [helpers[h] for h in HELPERS] + [helpers[f"_mo_op_{o}"] for o in ops] + [None] * len(core_fn.freevars)
-        prototype = factory(*args)
-        cells = dict(zip(prototype.__code__.co_freevars, prototype.__closure__ or ()))
+        core_fn, generated, prototype, cells = build_prototype(
+            fn, ReverseCodegen, HELPERS, runtime.helper_values, "_mo_op_")
         entry = Compiled(prototype.__code__, generated, core_fn, cells)
         _code_cache[key] = (code_object, version, entry)   # holds the code object alive: ids stay unique
         return entry
+
+
+def build_prototype(fn, codegen_class, helper_names, helper_values, op_prefix):
+    """Lower ``fn`` through the shared frontend with ``codegen_class`` and build one
+    instance of the generated function, its helpers bound, its user cells empty.
+
+    Returns ``(core_fn, generated, prototype, helper_cells)``; both modes compile
+    through here so that the frontend, line mapping and factory protocol agree.
+    """
+    info = function_source(fn)
+    fence.check(info.node, info.filename, info.lines)
+    core_fn = normalize(info, fn)
+    generated = codegen_class(core_fn).generate()
+    module = _parse_with_user_lines(generated, info.filename)
+    prototype, cells = instantiate(compile(module, info.filename, "exec"), fn.__globals__, generated,
+                                   len(core_fn.freevars), helper_names, helper_values, op_prefix)
+    return core_fn, generated, prototype, cells
+
+
+def instantiate(code, globals_, generated, n_user_freevars, helper_names, helper_values, op_prefix):
+    """Run the generated module ``code`` and call its ``__mo_factory__`` with the runtime
+    helpers and op wrappers bound (user cells left empty). Returns ``(prototype, helper_cells)``."""
+    namespace = {}
+    exec(code, globals_, namespace)
+    helpers = helper_values(generated.op_names)
+    args = ([helpers[h] for h in helper_names]
+            + [helpers[f"{op_prefix}{o}"] for o in sorted(generated.op_names)]
+            + [None] * n_user_freevars)
+    prototype = namespace["__mo_factory__"](*args)
+    return prototype, dict(zip(prototype.__code__.co_freevars, prototype.__closure__ or ()))
 
 
 def forward_of(fn):
@@ -149,12 +167,16 @@ def _fresh(node):
 
 def generated_source(fn):
     """Readable reverse-mode code of ``fn`` with the user's lines as comments."""
-    entry = compile_function(fn)
+    return annotated_source(compile_function(fn))
+
+
+def annotated_source(entry):
+    """The generated code of a compiled entry (either mode), placeholders shown as the
+    user's expressions and each user line above the code that came from it."""
     generated = entry.generated
     info = entry.function.source
     out, last = [], None
-    lines = generated.text.splitlines()
-    for number, text in enumerate(lines, start=1):
+    for number, text in enumerate(generated.text.splitlines(), start=1):
         line = generated.line_map.get(number)
         if line != last and line is not None:
             indent = text[: len(text) - len(text.lstrip())]
