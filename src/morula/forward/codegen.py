@@ -21,7 +21,7 @@ as the function does, so tangents need no tape.
 import ast
 
 from ..frontend import core
-from ..reverse.codegen import Generated, _Emitter, _default_names, _locate_missing, _signature
+from ..reverse.codegen import CodegenBase, Generated, _Emitter, _default_names, _signature
 
 HELPERS = ("__MOFO__call", "__MOFO__callk", "__MOFO__callv", "__MOFO__meth", "__MOFO__methk", "__MOFO__methv",
            "__MOFO__iter", "__MOFO__unpack", "__MOFO__closure", "__MOFO__F", "__MOFO__callcl")
@@ -29,7 +29,7 @@ HELPERS = ("__MOFO__call", "__MOFO__callk", "__MOFO__callv", "__MOFO__meth", "__
 _SCALAR_OPS = {"add", "sub", "mul", "truediv", "neg"}
 
 
-class ForwardCodegen:
+class ForwardCodegen(CodegenBase):
     def __init__(self, fn: core.Function):
         self.fn = fn
         self.placeholders = {}
@@ -85,18 +85,6 @@ class ForwardCodegen:
             if name in found and alias not in found and counts.get(name) == 1:
                 found[alias] = found[name]
         return {k: v for k, v in found.items() if counts.get(k) == 1 and k not in self.fn.params}
-
-    def placeholder(self, node, kind, line=None):
-        if line is not None:
-            _locate_missing(node, line)
-        name = f"__mo_{kind}{len(self.placeholders)}__"
-        self.placeholders[name] = node
-        return name
-
-    def atom(self, a):
-        if isinstance(a, core.Name):
-            return a.id
-        return repr(a.value) if not isinstance(a.value, float) or a.value == a.value else "float('nan')"
 
     def tan(self, a):
         if isinstance(a, core.Name) and a.id in self.names:

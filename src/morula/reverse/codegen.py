@@ -44,7 +44,24 @@ class _Emitter:
         self.lines.append((indent, text, line))
 
 
-class ReverseCodegen:
+class CodegenBase:
+    """What both modes' code generators share: user expressions kept as AST placeholders
+    (spliced back in when the text is parsed) and atoms spelled as Python source."""
+
+    def placeholder(self, node, kind, line=None):
+        if line is not None:
+            _locate_missing(node, line)
+        name = f"__mo_{kind}{len(self.placeholders)}__"
+        self.placeholders[name] = node
+        return name
+
+    def atom(self, a):
+        if isinstance(a, core.Name):
+            return a.id
+        return repr(a.value) if not isinstance(a.value, float) or a.value == a.value else "float('nan')"
+
+
+class ReverseCodegen(CodegenBase):
     def __init__(self, fn: core.Function):
         self.fn = fn
         self.counter = 0
@@ -111,20 +128,8 @@ class ReverseCodegen:
         self.counter += 1
         return f"{stem}{self.counter}"
 
-    def placeholder(self, node, kind, line=None):
-        if line is not None:
-            _locate_missing(node, line)
-        name = f"__mo_{kind}{len(self.placeholders)}__"
-        self.placeholders[name] = node
-        return name
-
     def is_active(self, atom):
         return isinstance(atom, core.Name) and atom.id in self.active
-
-    def atom(self, a):
-        if isinstance(a, core.Name):
-            return a.id
-        return repr(a.value) if not isinstance(a.value, float) or a.value == a.value else "float('nan')"
 
     def acc(self, out, indent, atom, ct, line):
         """Emit: adjoint of ``atom`` += ``ct`` (skipping constants and inactive names)."""
