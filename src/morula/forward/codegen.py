@@ -21,7 +21,8 @@ as the function does, so tangents need no tape.
 import ast
 
 from ..frontend import core
-from ..reverse.codegen import CodegenBase, Generated, _Emitter, _default_names, _signature
+from ..reverse.codegen import (CodegenBase, Generated, _Emitter, _default_names, _signature,
+                               binding_counts_and_aliases, walk_statements)
 
 HELPERS = ("__MOFO__call", "__MOFO__callk", "__MOFO__callv", "__MOFO__meth", "__MOFO__methk", "__MOFO__methv",
            "__MOFO__iter", "__MOFO__unpack", "__MOFO__closure", "__MOFO__F", "__MOFO__callcl")
@@ -35,7 +36,7 @@ class ForwardCodegen(CodegenBase):
         self.placeholders = {}
         self.op_names = set()
         self.names = self._all_names(fn)
-        self.closure_entries = self._closure_entries(fn.body, {})
+        self.closure_entries = self._closure_entries(fn.body)
 
     def _all_names(self, fn):
         names = set(fn.params) | set(fn.freevars) | set(fn.locals)
@@ -61,26 +62,11 @@ class ForwardCodegen(CodegenBase):
         """Tangents of default values taken from local variables (``lambda v=x: ...``)."""
         return [f"'__default__{p}': __MOT__{d}" for p, d in _default_names(s.node.args) if d in self.names]
 
-    def _closure_entries(self, stmts, found):
+    def _closure_entries(self, stmts):
         """Def target -> its ``_entries_of``, for names bound by one def and nothing else (calls of
         other names take the closure's getter)."""
-        counts = {}
-
-        def visit(block):
-            for s in block:
-                target = getattr(s, "target", None)
-                if isinstance(target, str):
-                    counts[target] = counts.get(target, 0) + 1
-                for name in getattr(s, "targets", None) or ():
-                    counts[name] = counts.get(name, 0) + 1
-                if type(s) is core.Def:
-                    found[s.target] = self._entries_of(s)
-                if type(s) is core.Assign and isinstance(s.value, core.Name):
-                    aliases[s.target] = s.value.id     # g = lambda ...: called by the alias
-                for sub in ("body", "orelse"):
-                    visit(getattr(s, sub, None) or [])
-        aliases = {}
-        visit(stmts)
+        found = {s.target: self._entries_of(s) for s in walk_statements(stmts) if type(s) is core.Def}
+        counts, aliases = binding_counts_and_aliases(stmts)   # g = lambda ...: called by the alias
         for alias, name in aliases.items():
             if name in found and alias not in found and counts.get(name) == 1:
                 found[alias] = found[name]

@@ -94,34 +94,15 @@ class ReverseCodegen(CodegenBase):
         visit(fn.body)
         return (other_targets | set(fn.freevars) | (fn.locals - native_targets)) - {"__class__"}
 
-    def _closures(self, stmts, found=None):
-        top = found is None
-        found = {} if found is None else found
-        for s in stmts:
-            if type(s) is core.Def:
-                found[s.target] = [n for n in s.captured if n in self.active]
-            for block in ("body", "orelse"):
-                self._closures(getattr(s, block, None) or [], found)
-        if top:
-            # g = lambda ...: the name the closure is called by (bound once) distributes its
-            # cotangent at the call too, like the def's own name
-            counts, aliases = {}, {}
-
-            def visit(block):
-                for s in block:
-                    target = getattr(s, "target", None)
-                    if isinstance(target, str):
-                        counts[target] = counts.get(target, 0) + 1
-                    for name in getattr(s, "targets", None) or ():
-                        counts[name] = counts.get(name, 0) + 1
-                    if type(s) is core.Assign and isinstance(s.value, core.Name) and s.value.id in found:
-                        aliases[s.target] = s.value.id
-                    for sub in ("body", "orelse"):
-                        visit(getattr(s, sub, None) or [])
-            visit(stmts)
-            for alias, name in aliases.items():
-                if counts.get(alias) == 1 and alias not in found and alias not in self.fn.params:
-                    found[alias] = found[name]
+    def _closures(self, stmts):
+        found = {s.target: [n for n in s.captured if n in self.active]
+                 for s in walk_statements(stmts) if type(s) is core.Def}
+        # g = lambda ...: the name the closure is called by (bound once) distributes its
+        # cotangent at the call too, like the def's own name
+        counts, aliases = binding_counts_and_aliases(stmts)
+        for alias, name in aliases.items():
+            if name in found and counts.get(alias) == 1 and alias not in found and alias not in self.fn.params:
+                found[alias] = found[name]
         return found
 
     def fresh(self, stem):
@@ -639,6 +620,29 @@ def _locate_missing(node, line):
         if "lineno" in n._attributes and not hasattr(n, "lineno"):
             n.lineno = n.end_lineno = line
             n.col_offset = n.end_col_offset = 0
+
+
+def walk_statements(stmts):
+    """Every core statement in ``stmts``, nested blocks (body/orelse) included, in order."""
+    for s in stmts:
+        yield s
+        for block in ("body", "orelse"):
+            yield from walk_statements(getattr(s, block, None) or [])
+
+
+def binding_counts_and_aliases(stmts):
+    """``(counts, aliases)``: how many statements bind each name, and ``alias -> name`` for
+    every plain ``alias = name`` assignment (the last one wins)."""
+    counts, aliases = {}, {}
+    for s in walk_statements(stmts):
+        target = getattr(s, "target", None)
+        if isinstance(target, str):
+            counts[target] = counts.get(target, 0) + 1
+        for name in getattr(s, "targets", None) or ():
+            counts[name] = counts.get(name, 0) + 1
+        if type(s) is core.Assign and isinstance(s.value, core.Name):
+            aliases[s.target] = s.value.id
+    return counts, aliases
 
 
 def _has_loop(stmts):
