@@ -110,13 +110,8 @@ def value_and_grad_call(f, argnums, has_aux, *args, **kwargs):
         parts = []
         for e in _units(args[i]):
             directions = tuple(e if j == i else None for j in range(len(args)))
-            out, t = jvp_call(f, args, directions, kwargs)
-            if has_aux:
-                value = out
-                parts.append(t[0])
-            else:
-                value = out
-                parts.append(t)
+            value, t = jvp_call(f, args, directions, kwargs)
+            parts.append(t[0] if has_aux else t)
         grads.append(_assemble(args[i], parts))
     if value is None:
         value = f(*args, **kwargs)
