@@ -23,16 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 import morula as mo  # noqa: E402
-
-
-def best_time(fn, repeat=5, number=1):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        times.append((time.perf_counter() - t0) / number)
-    return min(times)
+from timing import best_time  # noqa: E402
 
 
 # --------------------------------------------------------------------------- (a) RK4 Lotka-Volterra
@@ -56,10 +47,10 @@ def rk4_loss(a, b, c, d):
 
 def bench_rk4(results):
     params = (1.5, 1.0, 1.0, 3.0)
-    plain = best_time(lambda: rk4_loss(*params))
+    plain = best_time(lambda: rk4_loss(*params), repeat=5)
     g = mo.grad(rk4_loss, argnums=(0, 1, 2, 3))
     g(*params)
-    t_mo = best_time(lambda: g(*params))
+    t_mo = best_time(lambda: g(*params), repeat=5)
     row = {"plain": plain, "morula": t_mo}
     if importlib.util.find_spec("autograd"):
         import autograd

@@ -13,22 +13,12 @@ morula / peer (below 1: morula is faster). Nothing here is a test.
 
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 import morula as mo  # noqa: E402
-
-
-def best_time(fn, repeat=3):
-    fn()   # warm-up (JIT compilation, transform caches)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best_time  # noqa: E402
 
 
 def make_f(A):
@@ -88,22 +78,22 @@ def main(quick=False):
     x = rng.standard_normal(n)
     f = make_f(A)
     H = mo.hessian(f)(x)
-    t_mo = best_time(lambda: mo.hessian(f)(x))
+    t_mo = best_time(lambda: mo.hessian(f)(x), warmup=True)
     rows.append(("(a) Hessian n=200", "morula", t_mo, None))
     for name, (hess, _) in peers(A).items():
         np.testing.assert_allclose(hess(x), H, rtol=1e-8, atol=1e-10)
-        rows.append(("(a) Hessian n=200", name, best_time(lambda: hess(x)), t_mo))
+        rows.append(("(a) Hessian n=200", name, best_time(lambda: hess(x), warmup=True), t_mo))
     # (b) Hessian-vector product
     n = 2000 if quick else 10000
     A = rng.standard_normal((n, n)) / np.sqrt(n)
     x, v = rng.standard_normal(n), rng.standard_normal(n)
     f = make_f(A)
     hv = mo.hvp(f, (x,), (v,))
-    t_mo = best_time(lambda: mo.hvp(f, (x,), (v,)))
+    t_mo = best_time(lambda: mo.hvp(f, (x,), (v,)), warmup=True)
     rows.append((f"(b) HVP n={n}", "morula", t_mo, None))
     for name, (_, hvp) in peers(A).items():
         np.testing.assert_allclose(hvp(x, v), hv, rtol=1e-8, atol=1e-8)
-        rows.append((f"(b) HVP n={n}", name, best_time(lambda: hvp(x, v)), t_mo))
+        rows.append((f"(b) HVP n={n}", name, best_time(lambda: hvp(x, v), warmup=True), t_mo))
     print(f"{'case':<20} {'library':<12} {'time':>10}   morula / library")
     for case, name, t, t_mo in rows:
         ratio = "" if t_mo is None else f"{t_mo / t:8.2f}x"

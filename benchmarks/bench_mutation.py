@@ -8,21 +8,12 @@ Reports times and ratios; nothing here is a test.
 import importlib.util
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 import morula as mo  # noqa: E402
-
-
-def best_time(fn, repeat=3):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best_time  # noqa: E402
 
 
 # --------------------------------------------------------------------------- fill loop
