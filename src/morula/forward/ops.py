@@ -12,7 +12,7 @@ import types
 
 from ..errors import UnsupportedOperationError
 from ..reverse import runtime as _rev
-from ..reverse.ops import _AttributeRead, _python_dunder
+from ..reverse.ops import BINARY_OPERATORS, _AttributeRead, _python_dunder
 from ..rules.registry import REGISTRY
 from . import runtime
 from .runtime import dispatch, record, stored, tangent_of
@@ -55,13 +55,7 @@ def _make_unary(fn, dunder):
     return unary_op
 
 
-_BINARY = [
-    (operator.add, "add"), (operator.sub, "sub"), (operator.mul, "mul"), (operator.truediv, "truediv"),
-    (operator.floordiv, "floordiv"), (operator.mod, "mod"), (operator.pow, "pow"),
-    (operator.matmul, "matmul"), (operator.and_, "and"), (operator.or_, "or"), (operator.xor, "xor"),
-    (operator.lshift, "lshift"), (operator.rshift, "rshift"),
-]
-for _fn, _name in _BINARY:
+for _fn, _name in BINARY_OPERATORS:
     OPS[_fn.__name__] = _make_binary(_fn, f"__{_name}__", f"__r{_name}__")
 OPS["neg"] = _make_unary(operator.neg, "__neg__")
 OPS["pos"] = _make_unary(operator.pos, "__pos__")
@@ -128,7 +122,7 @@ def _make_inplace(ifn, fn, idunder):
     return inplace_op
 
 
-for _fn, _name in _BINARY:
+for _fn, _name in BINARY_OPERATORS:
     _base = _fn.__name__.rstrip("_")
     OPS["i" + _base] = _make_inplace(getattr(operator, "i" + _base), _fn, f"__i{_name}__")
 

@@ -137,13 +137,14 @@ def _make_unary(fn, dunder):
     return unary_op
 
 
-_BINARY = [
+# (operator, dunder stem): the binary operators generated code calls through OPS (both modes)
+BINARY_OPERATORS = [
     (operator.add, "add"), (operator.sub, "sub"), (operator.mul, "mul"), (operator.truediv, "truediv"),
     (operator.floordiv, "floordiv"), (operator.mod, "mod"), (operator.pow, "pow"),
     (operator.matmul, "matmul"), (operator.and_, "and"), (operator.or_, "or"), (operator.xor, "xor"),
     (operator.lshift, "lshift"), (operator.rshift, "rshift"),
 ]
-for _fn, _name in _BINARY:
+for _fn, _name in BINARY_OPERATORS:
     OPS[_fn.__name__] = _make_binary(_fn, f"__{_name}__", f"__r{_name}__")
 
 OPS["neg"] = _make_unary(operator.neg, "__neg__")
@@ -180,7 +181,7 @@ def _make_inplace(ifn, fn, idunder, dunder, rdunder):
     return inplace_op
 
 
-for _fn, _name in _BINARY:
+for _fn, _name in BINARY_OPERATORS:
     _base = _fn.__name__.rstrip("_")
     OPS["i" + _base] = _make_inplace(getattr(operator, "i" + _base), _fn, f"__i{_name}__",
                                      f"__{_name}__", f"__r{_name}__")
