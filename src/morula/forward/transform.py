@@ -87,14 +87,14 @@ def jvp_of(fn):
     if cached is not None and cached[0] == version and cached[2] is fn.__code__:
         return cached[1], cached[3]
     entry = _compiled_or_none(fn)
-    if entry is None:
-        return None, None
-    jvp_fn = _like(fn, entry.code, entry.freevars, entry.helper_cells)
+    jvp_fn = None if entry is None else _like(fn, entry.code, entry.freevars, entry.helper_cells)
+    layout = None if entry is None else entry.layout
     try:
-        fn.__dict__[ATTR] = (version, jvp_fn, fn.__code__, entry.layout)
+        # a failure is remembered too: library code is not re-parsed on every call
+        fn.__dict__[ATTR] = (version, jvp_fn, fn.__code__, layout)
     except (AttributeError, TypeError):
         pass
-    return jvp_fn, entry.layout
+    return jvp_fn, layout
 
 
 _NESTED_ATTR = "__morula_forward_nested__"

@@ -469,16 +469,18 @@ def _call_python(f, args, kwargs, seed=None, self_seeded=False):
             "outermost (e.g. mo.grad or mo.hessian of a function that itself calls mo.grad/mo.jvp) "
             "is not supported yet; take the outer derivative with mo.jvp or mo.jacfwd "
             "(mo.grad, mo.hessian and mo.hvp switch to forward mode by themselves).")
+    code = f.__code__
+    unreadable = _UNREADABLE.get(id(code))
+    if unreadable is not None and unreadable[0] is code and unreadable[1] == REGISTRY.version:
+        return _run_unreadable(f, args, kwargs, unreadable[2])
     try:
         forward = transform.forward_of(f)
     except (SourceNotFoundError, MorulaError, SyntaxError) as error:
-        if not _is_library_code(f.__code__):
+        if not _is_library_code(code):
             raise
-        # Library code morula cannot transform: fine if nothing differentiable comes out.
-        out = f(*args, **kwargs) if kwargs else f(*args)
-        if is_constant(out):
-            return out, None
-        raise MissingRuleError(f, _user_site(), reason=str(error)) from error
+        # remembered, so that a hot loop does not re-parse the library's source on every call
+        _UNREADABLE[id(code)] = (code, REGISTRY.version, error)
+        return _run_unreadable(f, args, kwargs, error)
     mutated = forward.__morula_compiled__.function.mutated_params
     if mutated:
         _refuse_argument_writes(f, mutated, args, kwargs, self_seeded)
@@ -502,6 +504,17 @@ def _call_python(f, args, kwargs, seed=None, self_seeded=False):
 
     values = tuple(args) + (tuple(kwargs.values()) if kwargs else ())
     return wrap_call(out, function_pullback, values, wrote)
+
+
+_UNREADABLE = {}   # id(code) -> (code, rules version, error): library code morula cannot transform
+
+
+def _run_unreadable(f, args, kwargs, error):
+    """Library code morula cannot transform: fine if nothing differentiable comes out."""
+    out = f(*args, **kwargs) if kwargs else f(*args)
+    if is_constant(out):
+        return out, None
+    raise MissingRuleError(f, _user_site(), reason=str(error)) from error
 
 
 def _defaulted_params(f, layout, nargs, names):

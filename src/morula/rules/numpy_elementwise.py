@@ -710,6 +710,13 @@ nondiff(
     np.all, np.any,
 )  # fmt: skip
 
+# shape, dtype and type questions: integers, booleans, tuples and dtypes, never derivatives
+nondiff(
+    np.ndim, np.shape, np.size, np.isscalar, np.iscomplexobj, np.isrealobj, np.isfortran,
+    np.iterable, np.result_type, np.issubdtype, np.can_cast, np.promote_types,
+    np.min_scalar_type, np.may_share_memory, np.shares_memory,
+)  # fmt: skip
+
 nondiff_method(
     np.ndarray, "argmax", "argmin", "argsort", "nonzero", "round", "all", "any",
 )  # fmt: skip
