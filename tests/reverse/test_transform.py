@@ -69,3 +69,34 @@ def test_registering_a_rule_invalidates_cached_code():
 def test_user_functions_namespace_is_not_polluted():
     mo.grad(uses_global)(1.0)
     assert not [k for k in globals() if k.startswith("__mo")]
+
+
+def _library_helper_with_try(x):
+    try:
+        return len(x)
+    except TypeError:
+        return 1
+
+
+def test_unreadable_library_code_is_not_reparsed_on_every_call(monkeypatch):
+    """Library code the fence refuses (here: a ``try``) runs as a constant; the refusal is
+    remembered, in both modes, instead of re-parsing its source on every call."""
+    from morula.reverse import runtime
+    monkeypatch.setattr(runtime, "_is_library_code", lambda code: code is _library_helper_with_try.__code__)
+
+    def f(x):
+        return x * _library_helper_with_try(x)
+
+    x = np.ones(3)
+    assert np.allclose(mo.grad(lambda x: np.sum(f(x)))(x), 3.0)
+    assert np.allclose(mo.jvp(f, (x,), (x,))[1], 3.0)
+    parsed = []
+    real = transform.function_source
+    monkeypatch.setattr(transform, "function_source", lambda fn: parsed.append(fn) or real(fn))
+    from morula.forward import transform as forward_transform
+    monkeypatch.setattr(forward_transform, "function_source", lambda fn: parsed.append(fn) or real(fn),
+                        raising=False)
+    for _ in range(3):
+        mo.grad(lambda x: np.sum(f(x)))(x)
+        mo.jvp(f, (x,), (x,))
+    assert _library_helper_with_try not in parsed

@@ -220,8 +220,9 @@ def fast_target(f, args):
     if type(f) is not _FunctionType or f.__closure__ is not None:
         return None
     cached = f.__dict__.get(_JVP_ATTR)
-    if cached is None or cached[0] != REGISTRY.version or cached[2] is not f.__code__:
-        return None
+    if cached is None or cached[0] != REGISTRY.version or cached[2] is not f.__code__ \
+            or cached[1] is None:
+        return None   # not transformed yet, or library code morula cannot read
     names, vararg, kwonly, kwarg = cached[3]
     if vararg is not None or kwarg is not None or len(args) != len(names) or f in _functions \
             or not _all_numbers(args):
