@@ -9,7 +9,7 @@ dispatched exactly like a call inside differentiated code.
 import functools
 import sys
 
-from . import nested, tangents
+from . import batched_jacobian, nested, tangents
 from .errors import NonScalarOutputError, ReverseOverNestedForwardError
 from .reverse import runtime, shadow
 from .reverse.transform import generated_source
@@ -46,7 +46,7 @@ _deep_enough()   # once, when morula is imported (not in the middle of someone's
 def _run(f, args, kwargs, differentiated=None):
     _deep_enough()
     if differentiated is not None:
-        with shadow.inactive_scope(args, differentiated, kwargs):
+        with shadow.inactive_scope(args, differentiated, kwargs, f):
             return _run(f, args, kwargs)
     with runtime.gc_paused():
         if kwargs:
@@ -231,7 +231,10 @@ def grad(f, argnums=0, has_aux=False):
 
 
 def jacobian(f, argnums=0):
-    """``jacobian(f)(*args)`` has shape ``out.shape + x.shape`` (reverse mode, one pullback per output element)."""
+    """``jacobian(f)(*args)`` has shape ``out.shape + x.shape`` (reverse mode).
+
+    One forward sweep; the backward sweep pulls back many output cotangents at once where it can
+    (see ``batched_jacobian``), else one output element at a time."""
     import numpy as np
 
     @functools.wraps(f)
@@ -239,7 +242,12 @@ def jacobian(f, argnums=0):
         nums = _argnums_tuple(argnums, len(args))
         args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
         snapshots = _snapshots(args)
-        out, pb = _run(f, args, kwargs)
+        writes = shadow.ARRAY_WRITES[0]
+        out, pb = _run(f, args, kwargs, nums)
+        if shadow.ARRAY_WRITES[0] == writes:   # no array written in place (nothing to undo)
+            blocks = batched_jacobian.rows(pb, out, args, nums, snapshots)
+            if blocks is not None:
+                return blocks[0] if isinstance(argnums, int) else tuple(blocks)
         out_arr = np.asarray(out)
         rows = {i: [] for i in nums}
         scalar_out = not hasattr(out, "shape") or out_arr.ndim == 0

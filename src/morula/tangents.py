@@ -10,12 +10,28 @@ knows nothing about any of them.
 """
 
 import dataclasses
+import threading
 import types
 
 _NOT_OBJECTS = (type, types.FunctionType, types.MethodType, types.BuiltinFunctionType, types.ModuleType)
 
 _INEXACT_SCALARS = (float, complex)
 _vspaces = []  # (predicate, zeros_like, is_inexact)
+
+
+class _BatchState(threading.local):
+    size = None   # while a batched backward sweep runs: how many cotangents travel at once
+
+
+BATCH = _BatchState()
+"""``BATCH.size`` is None, except inside a batched backward sweep (``jacobian`` vectorised over
+output cotangents), where every array cotangent carries a leading axis of that length and
+pullbacks that know it (see ``shadow.batch_capable``) work on all the cotangents at once."""
+
+
+class CannotBatch(Exception):
+    """Raised inside a batched backward sweep by code that cannot work on a batch of cotangents;
+    the caller falls back to one sweep per cotangent."""
 
 
 class ObjectCotangent:
@@ -88,6 +104,8 @@ def unbroadcast(g, x):
         return None
     gshape = getattr(g, "shape", None)
     xshape = getattr(x, "shape", None)
+    if gshape and BATCH.size is not None:
+        return _unbroadcast_batch(g, x, gshape, xshape)
     if xshape is None:  # Python number
         tx = type(x)
         if tx is int or tx is bool:
@@ -113,6 +131,34 @@ def unbroadcast(g, x):
                 g = g.sum(axis=axes, keepdims=True)
             if g.shape != xshape:
                 g = g.reshape(xshape)
+    return match_dtype(g, x)
+
+
+def _unbroadcast_batch(g, x, gshape, xshape):
+    """``unbroadcast`` for a batch of cotangents: axis 0 of ``g`` is the batch and stays."""
+    if xshape is None:
+        tx = type(x)
+        if tx is int or tx is bool:
+            return None
+        if tx is not float and tx is not complex:
+            raise CannotBatch(f"a cotangent for a {tx.__name__}")
+        if len(gshape) > 1:
+            g = g.sum(axis=tuple(range(1, len(gshape))))
+        if tx is float and _is_complex(g):
+            g = g.real
+        return g
+    xshape = tuple(xshape)
+    if tuple(gshape[1:]) != xshape:
+        extra = len(gshape) - 1 - len(xshape)
+        if extra > 0:
+            g = g.sum(axis=tuple(range(1, extra + 1)))
+        elif extra < 0:
+            g = g.reshape((gshape[0],) + (1,) * -extra + tuple(gshape[1:]))
+        axes = tuple(i + 1 for i, n in enumerate(xshape) if n == 1 and g.shape[i + 1] != 1)
+        if axes:
+            g = g.sum(axis=axes, keepdims=True)
+        if tuple(g.shape[1:]) != xshape:
+            g = g + 0 * x   # a cotangent smaller than its operand: broadcast up
     return match_dtype(g, x)
 
 

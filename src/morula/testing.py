@@ -544,7 +544,111 @@ def check_rule(fn, *args, **kwargs):
                     f"(difference {abs(lhs - rhs):.3g}, tolerance {atol + rtol * size:.3g})")
     check_forward_rule(rule, primal if not isinstance(fn, tuple) else None, bound, static, dy, cts, rng,
                        rtol, atol, name)
+    check_batched_rule(rule, bound, static, rng, rtol, atol, name)
     return cts
+
+
+def check_batched_rule(rule, bound, static, rng, rtol=1e-6, atol=1e-8, name="rule", batch=3):
+    """In a batched backward sweep (``jacobian``; see ``morula.batched_jacobian``) the rule's
+    pullback, run as the runtime runs it (through the shadow memory), gives for a batch of output
+    cotangents what it gives for each of them alone -- whether it is declared batch-capable or is
+    run once per cotangent. Rules that write into their arguments are not batched and skipped."""
+    from .reverse import shadow
+    out = rule(*_copy_tree(bound), **static)[0]
+    if not _batchable_output(out):
+        return
+    dys = [_rand_tree(out, rng) for _ in range(batch)]
+    alone = [_pull_as_runtime(rule, bound, static, dy, None) for dy in dys]
+    if alone[0] is None:
+        return
+    together = _pull_as_runtime(rule, bound, static, _stack_tree(dys), batch)
+    if together is None:
+        return
+    declared = "declared batch-capable" if together[1] else "run one by one"
+    for i, got in enumerate(together[0]):
+        for b in range(batch):
+            want = alone[b][0][i]
+            entry = None if got is None else _entry_tree(got, b)
+            if want is None and entry is None:
+                continue
+            want = 0.0 if want is None else want
+            entry = 0.0 if entry is None else entry
+            if not _close_tree(entry, want, rtol, atol):
+                raise AssertionError(
+                    f"check_rule({name}): in a batched backward sweep ({declared}) the cotangent of "
+                    f"argument {i} for batch entry {b} is {entry!r}, alone it is {want!r}")
+
+
+def _batchable_output(out):
+    if isinstance(out, tuple):
+        return len(out) > 0 and all(_batchable_output(o) for o in out)
+    return type(out) is float or (isinstance(out, (np.ndarray, np.generic)) and out.dtype.kind in "fc")
+
+
+def _pull_as_runtime(rule, bound, static, dy, batch):
+    """``(cotangents of the arguments, pullback code objects)`` of one backward sweep through the
+    rule as the runtime wraps it, in a batched sweep when ``batch``; None for a rule that writes
+    into its arguments, a constant rule, or a batched sweep the runtime would abandon."""
+    from . import tangents
+    from .reverse import runtime, shadow
+    args = _copy_tree(bound)
+    effects = shadow.EFFECTS[0]
+    out, pb = rule(*args, **static)
+    if pb is None or shadow.EFFECTS[0] != effects:
+        return None
+    out, wrapped = shadow.wrap_rule(out, pb, args)
+    tangents.BATCH.size = batch
+    try:
+        with runtime.backward_scope():
+            ct = shadow._deposit_structure(out, dy)
+            cts = wrapped(ct)
+            found = tuple(shadow.total(a, c) if type(a) is np.ndarray else c for a, c in zip(args, cts))
+    except tangents.CannotBatch:
+        if batch is None:
+            raise
+        return None
+    except Exception:
+        # a pullback the runtime calls directly (numbers only, no shadow) may refuse a batch
+        # outright: the batched sweep is then abandoned. Wrapped ones must not fail.
+        if batch is None or wrapped is not pb:
+            raise
+        return None
+    finally:
+        tangents.BATCH.size = None
+    return found, shadow.takes_batch(pb)
+
+
+def _stack_tree(values):
+    first = values[0]
+    if isinstance(first, tuple):
+        return tuple(_stack_tree([v[k] for v in values]) for k in range(len(first)))
+    return np.stack([np.asarray(v) for v in values])
+
+
+def _entry_tree(value, b):
+    if value is None:
+        return None
+    if isinstance(value, (tuple, list)):
+        return type(value)(_entry_tree(v, b) for v in value)
+    value = np.asarray(value)
+    return value[b] if value.ndim else value   # 0-d: a constant for every entry
+
+
+def _close_tree(a, b, rtol, atol):
+    a = 0.0 if a is None else a
+    b = 0.0 if b is None else b
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        if not isinstance(a, (tuple, list)):
+            a = [a] * len(b)
+        if not isinstance(b, (tuple, list)):
+            b = [b] * len(a)
+        return len(a) == len(b) and all(_close_tree(x, y, rtol, atol) for x, y in zip(a, b))
+    a, b = np.asarray(a), np.asarray(b)
+    try:
+        a, b = np.broadcast_arrays(a, b)
+    except ValueError:
+        return False
+    return bool(np.all(np.isclose(a, b, rtol=rtol, atol=atol, equal_nan=True)))
 
 
 def check_forward_rule(rule, fn, bound, static, dy, cts, rng, rtol=1e-6, atol=1e-8, name="rule"):

@@ -23,6 +23,7 @@ import threading
 import types
 
 from .. import tangents
+from ..tangents import BATCH, CannotBatch
 
 _state = threading.local()
 _FunctionType = types.FunctionType
@@ -34,16 +35,27 @@ _hooks = {}   # type -> ArrayHooks
 class ArrayHooks:
     """How one array type relates views, roots and shadow buffers."""
 
-    def __init__(self, root_of, view_into, zeros_for, writeable_view_of):
+    def __init__(self, root_of, view_into, zeros_for, writeable_view_of, batch=None):
         self.root_of = root_of                      # x -> the array owning x's memory
         self.view_into = view_into                  # (buffer, root, x) -> buffer viewed like x
         self.zeros_for = zeros_for                  # root -> zero buffer, or None (no gradient)
         self.writeable_view_of = writeable_view_of  # (x, root) -> x is a plain view of root
+        self.batch = batch                          # BatchHooks, or None: no batched sweeps
 
 
-def register_array_type(cls, root_of, view_into, zeros_for, writeable_view_of):
+class BatchHooks:
+    """What a batched backward sweep needs from an array type: buffers with a leading batch axis
+    (each entry laid out like the unbatched buffer), views of them, and stacking."""
+
+    def __init__(self, zeros_for, view_into, stack):
+        self.zeros_for = zeros_for    # (root, n) -> zero buffer of shape (n,) + root.shape, or None
+        self.view_into = view_into    # (buffer, root, x) -> batched buffer viewed like x
+        self.stack = stack            # list of equally shaped values -> one batched value
+
+
+def register_array_type(cls, root_of, view_into, zeros_for, writeable_view_of, batch=None):
     ARRAY_TYPES.add(cls)
-    _hooks[cls] = ArrayHooks(root_of, view_into, zeros_for, writeable_view_of)
+    _hooks[cls] = ArrayHooks(root_of, view_into, zeros_for, writeable_view_of, batch)
 
 
 def same_memory(a, b):
@@ -52,9 +64,10 @@ def same_memory(a, b):
 
 
 class Store:
-    __slots__ = ("buffers", "views", "items")
+    __slots__ = ("buffers", "views", "items", "batch")
 
     def __init__(self):
+        self.batch = BATCH.size   # buffers of a batched sweep carry a leading batch axis
         self.buffers = {}   # id(root) -> (root, buffer, owned); a borrowed buffer is copied on write
         self.views = {}     # id(x) -> (x, buffer, view of buffer like x): views are reused
         self.items = {}     # id(container) -> (container, list/dict of item cotangents)
@@ -92,7 +105,8 @@ def view(x, create=True):
     if entry is None:
         if not create:
             return None
-        buffer = hooks.zeros_for(root)
+        n = _state.store.batch
+        buffer = hooks.zeros_for(root) if n is None else _batch_hooks(hooks).zeros_for(root, n)
         if buffer is None:
             return None
         buffers[id(root)] = (root, buffer, True)
@@ -111,9 +125,21 @@ def _cached_view(buffer, root, x, hooks):
     cached = views.get(id(x))
     if cached is not None and cached[0] is x and cached[1] is buffer:
         return cached[2]
-    v = hooks.view_into(buffer, root, x)
+    v = _view_into(hooks, buffer, root, x)
     views[id(x)] = (x, buffer, v)
     return v
+
+
+def _view_into(hooks, buffer, root, x):
+    if _state.store.batch is None:
+        return hooks.view_into(buffer, root, x)
+    return _batch_hooks(hooks).view_into(buffer, root, x)
+
+
+def _batch_hooks(hooks):
+    if hooks.batch is None:
+        raise CannotBatch("an array type without batch hooks")
+    return hooks.batch
 
 
 def deposit(x, ct):
@@ -128,8 +154,7 @@ def deposit(x, ct):
     buffers = _store().buffers
     key = id(root)
     entry = buffers.get(key)
-    if x is root and type(ct) is type(root) and ct.shape == root.shape and ct.dtype == root.dtype \
-            and ct.strides == root.strides:   # views index the buffer with the root's layout
+    if x is root and type(ct) is type(root) and ct.dtype == root.dtype and _same_layout(ct, root):
         if entry is None:   # the common case: keep the pullback's array itself (copy on write)
             buffers[key] = (root, ct, False)
             return
@@ -141,6 +166,15 @@ def deposit(x, ct):
     s = view(x)
     if s is not None:
         s += ct
+
+
+def _same_layout(ct, root):
+    """Can ``ct`` itself serve as ``root``'s shadow buffer (views index it with the root's layout;
+    in a batched sweep, entry after entry, each laid out like a C-contiguous root)?"""
+    if _state.store.batch is None:
+        return ct.shape == root.shape and ct.strides == root.strides
+    return ct.shape == (_state.store.batch,) + root.shape and ct.flags.c_contiguous \
+        and root.flags.c_contiguous
 
 
 def take(x):
@@ -174,7 +208,7 @@ def total(x, local):
     entry = _store().buffers.get(id(root))
     if entry is None:
         return local
-    s = entry[1] if x is root else hooks.view_into(entry[1], root, x)
+    s = entry[1] if x is root else _view_into(hooks, entry[1], root, x)
     return tangents.add(local, s.copy())
 
 
@@ -356,11 +390,17 @@ def is_inactive(x):
 # bookkeeping are in there, however deep in the callee they happened (``map(put, ...)`` where
 # ``put`` writes into an array it closes over). Other threads can only make it move more often.
 EFFECTS = [0]
+# Counts the writes into arrays among them: their pullbacks restore and zero array entries, which
+# only unbatched sweeps do (see ``batched_jacobian``). Lists, dicts and objects written in place
+# keep cotangents per item, whatever the cotangents are.
+ARRAY_WRITES = [0]
 
 
 def activate(x):
     """``x`` is about to be written into: it and every array it views need cotangents again."""
     EFFECTS[0] += 1
+    if type(x) in ARRAY_TYPES:
+        ARRAY_WRITES[0] += 1
     inactive = getattr(_state, "inactive", None)
     if inactive:
         while x is not None:
@@ -372,8 +412,9 @@ class inactive_scope:
     """The forward pass of ``f(*args)`` where only ``args[i]`` for ``i`` in ``differentiated``
     need cotangents."""
 
-    def __init__(self, args, differentiated, kwargs=None):
+    def __init__(self, args, differentiated, kwargs=None, function=None):
         self.args, self.differentiated, self.kwargs = args, differentiated, kwargs
+        self.function = function   # its closure's and its named globals' arrays: constants too
 
     def __enter__(self):
         self.saved = getattr(_state, "inactive", _NO_INACTIVE)
@@ -386,6 +427,14 @@ class inactive_scope:
                 _own_arrays(a, candidates, 0)
         for v in (self.kwargs or {}).values():
             _own_arrays(v, candidates, 0)
+        f = self.function
+        if type(f) is _FunctionType:
+            _own_arrays(f, candidates, 0)
+            globals_ = f.__globals__
+            for name in f.__code__.co_names:
+                v = globals_.get(name)
+                if type(v) in ARRAY_TYPES:
+                    _own_arrays(v, candidates, 0)
         _state.inactive = {id(c) for c in candidates if id(c) not in needed} if complete else set()
         return self
 
@@ -568,7 +617,10 @@ class ShadowPullback:
             g, needed = _collect_output(self.out, self.args, g, self.plan)
             if (not needed or g is None) and self.kind == "rule":
                 return (None,) * self.n
-            return deposit_all(self.args, self.pb(g), contents=self.contents)
+            pb = self.pb
+            if BATCH.size is not None and not takes_batch(pb):
+                return deposit_all(self.args, _one_by_one(pb, g, BATCH.size), contents=self.contents)
+            return deposit_all(self.args, pb(g), contents=self.contents)
         cts = self.pb(g, *seed)
         return deposit_all(self.args, cts, offset=len(cts) - len(self.args), contents=self.contents)
 
@@ -763,3 +815,140 @@ def _any_arrays(args):
         if t in ARRAY_TYPES or involves_arrays(a):
             return True
     return False
+
+
+# --------------------------------------------------------------------------- batched sweeps
+# ``jacobian`` pulls back many output cotangents in one sweep: array cotangents carry a leading
+# batch axis (``tangents.BATCH``). Pullbacks registered as batch-capable take the whole batch; any
+# other rule pullback runs once per cotangent, in a private unbatched store whose buffers are then
+# added into the batched ones at that cotangent's position.
+
+BATCH_CAPABLE = set()   # code objects of pullbacks that take a batch of cotangents
+
+
+def batch_capable(*functions):
+    """Declare pullbacks that work on a batch of cotangents (leading axis; see ``tangents.BATCH``).
+
+    Each argument is a pullback function, or a rule (or rule factory) whose nested pullbacks (by
+    their ``def`` names ending in ``pullback``) are declared."""
+    for fn in functions:
+        while hasattr(fn, "__wrapped__"):   # a rule as registered (pad_cotangents): its own code
+            fn = fn.__wrapped__
+        found = [c for c in _pullback_codes(fn.__code__) if c not in _PULLBACK_WRAPPERS]
+        if not found:
+            raise ValueError(f"batch_capable: {fn.__qualname__} neither is nor defines a pullback")
+        BATCH_CAPABLE.update(found)
+
+
+_PULLBACK_WRAPPERS = {}   # code of a pullback that only adapts another -> its closure cell index
+
+
+def pullback_wrapper(factory, wrapped="pullback"):
+    """Declare the pullbacks defined in ``factory`` as adapters of the pullback their closure
+    holds under the name ``wrapped`` (they reorder or pad its cotangents): they take a batch of
+    cotangents exactly when the pullback they wrap does."""
+    for code in _pullback_codes(factory.__code__):
+        if wrapped in code.co_freevars:
+            _PULLBACK_WRAPPERS[code] = code.co_freevars.index(wrapped)
+    return factory
+
+
+def takes_batch(pb):
+    """Does pullback ``pb`` work on a batch of cotangents (see ``batch_capable``)?"""
+    code = getattr(pb, "__code__", None)
+    while code not in BATCH_CAPABLE:
+        index = _PULLBACK_WRAPPERS.get(code)
+        if index is None:
+            return False
+        pb = pb.__closure__[index].cell_contents
+        code = getattr(pb, "__code__", None)
+    return True
+
+
+def _pullback_codes(code):
+    """``code`` and the code objects nested in it (rule factories, rules) named ``*pullback``."""
+    found = [code] if code.co_name.endswith("pullback") else []
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            found.extend(_pullback_codes(c))
+    return found
+
+
+def _one_by_one(pb, g, n):
+    """``pb`` (unaware of batches) run once per cotangent of the batch ``g``, results stacked."""
+    outer_store = _state.store
+    results = []
+    try:
+        for b in range(n):
+            BATCH.size = None
+            store = _state.store = Store()
+            _state.stack.append(store)
+            try:
+                results.append(pb(_element(g, b)))
+            finally:
+                _state.stack.pop()
+                _state.store = outer_store
+                BATCH.size = n
+            _merge(store, b)
+    finally:
+        BATCH.size = n
+        _state.store = outer_store
+    return tuple(_stack([r[i] for r in results], n) for i in range(len(results[0])))
+
+
+def _element(g, b):
+    t = type(g)
+    if t in ARRAY_TYPES:
+        return g[b] if g.ndim else g   # 0-d: not a batch, a constant (zero) for every entry
+    if t is tuple or t is list:
+        return t(_element(v, b) for v in g)
+    if t is dict:
+        return {k: _element(v, b) for k, v in g.items()}
+    if t is tangents.ObjectCotangent:
+        return tangents.ObjectCotangent({k: _element(v, b) for k, v in g.fields.items()})
+    if g is None or t is float or t is complex or t is int:
+        return g   # None or an unbatched zero
+    if getattr(g, "shape", None) == ():
+        return g
+    raise CannotBatch(f"a cotangent of type {t.__name__}")
+
+
+def _stack(values, n):
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    first = present[0]
+    t = type(first)
+    if t is tuple or t is list:
+        size = len(first)
+        return t(_stack([None if v is None else v[i] for v in values], n) for i in range(size))
+    if t is dict:
+        keys = {k for v in present for k in v}
+        return {k: _stack([None if v is None else v.get(k) for v in values], n) for k in keys}
+    if t is tangents.ObjectCotangent:
+        keys = {k for v in present for k in v.fields}
+        return tangents.ObjectCotangent(
+            {k: _stack([None if v is None else v.fields.get(k) for v in values], n) for k in keys})
+    zero = tangents.zeros_like(first)
+    values = [zero if v is None else v for v in values]
+    hooks = _hooks.get(t)
+    for v in values:
+        if type(v) in ARRAY_TYPES:
+            hooks = _hooks[type(v)]
+            break
+    if hooks is None or hooks.batch is None:
+        hooks = next((h for h in _hooks.values() if h.batch is not None), None)
+        if hooks is None:
+            raise CannotBatch("no array type to stack cotangents with")
+    return hooks.batch.stack(values)
+
+
+def _merge(store, b):
+    """Add what one cotangent's pullback left in its private store into the batched store."""
+    if store.items:
+        raise CannotBatch("a container cotangent deposited one cotangent at a time")
+    for root, buffer, _ in store.buffers.values():
+        batched = view(root)
+        if batched is None:
+            raise CannotBatch("a buffer without a batched counterpart")
+        batched[b] += buffer

@@ -40,6 +40,7 @@ from morula.rules.numpy_vspace import (
     keep,
 )
 from morula.rules.registry import REGISTRY, nondiff, nondiff_method
+from morula.reverse.shadow import batch_capable
 
 # fn -> ("unary", derivative) | ("binary", dx, dy): the same declarations serve forward mode.
 ELEMENTWISE = {}
@@ -806,3 +807,9 @@ nondiff(np.spacing)
 def tangents_items(dy):
     from morula.tangents import _items
     return _items(dy, 2)
+
+
+# pullbacks that take a batch of cotangents (leading axis; see morula.tangents.BATCH): elementwise
+# products with derivatives of the output's shape, reduced by ``cotangent`` (batch-aware)
+batch_capable(elementwise, binary_elementwise, _power_rule_for, add_rule, subtract_rule,
+              negative_rule, positive_rule, multiply_rule, divide_rule)

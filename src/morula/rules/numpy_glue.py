@@ -12,7 +12,7 @@ from ..errors import UnsupportedOperationError
 from ..reverse import ops, runtime, shadow
 from ..reverse.runtime import record_redo
 from .registry import REGISTRY
-from ..tangents import unbroadcast
+from ..tangents import BATCH, CannotBatch, unbroadcast
 
 for _t in (np.ndarray, np.float64, np.float32, np.float16, np.complex128, np.complex64,
            np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_, np.longdouble):
@@ -125,13 +125,45 @@ def shadow_getitem(x, index):
         s = shadow.view(x)
         if x.dtype.kind != "c" and np.iscomplexobj(g):
             g = np.real(g)
-        if repeated:
-            np.add.at(s, index, g)
-        else:
-            s[index] += g
+        where = index
+        if BATCH.size is not None:   # s and g carry a leading batch axis
+            where = _batch_index(index)
+            if where is None:
+                for b in range(BATCH.size):
+                    _scatter(s[b], index, g[b], repeated)
+                return None, None
+        _scatter(s, where, g, repeated)
         return None, None
 
     return y, getitem_pullback
+
+
+def _scatter(s, index, g, repeated):
+    if repeated:
+        np.add.at(s, index, g)
+    else:
+        s[index] += g
+
+
+def _batch_index(index):
+    """``index`` for arrays with one more leading axis, or None when prepending that axis would
+    move the selected entries' axes (advanced indices separated by slices go first)."""
+    parts = index if type(index) is tuple else (index,)
+    advanced, scalar_ints = [], []
+    for k, i in enumerate(parts):
+        if i is None or i is Ellipsis or type(i) is slice:
+            continue
+        if type(i) is bool or isinstance(i, np.bool_):
+            return None
+        if isinstance(i, (int, np.integer)):
+            scalar_ints.append(k)
+        else:
+            advanced.append(k)
+    if advanced:
+        positions = sorted(advanced + scalar_ints)
+        if positions[-1] - positions[0] + 1 != len(positions):
+            return None
+    return (slice(None),) + parts
 
 
 # --------------------------------------------------------------------------- shadow memory hooks
@@ -163,6 +195,8 @@ def _view_into(buffer, root, x):
         raise UnsupportedOperationError(
             "morula: an in-place write reached an array whose memory is not contiguous "
             "(created with custom strides); make a contiguous copy first (np.ascontiguousarray).")
+    if x.size == 0:
+        return np.zeros(x.shape, dtype=x.dtype)   # nothing to share (and no memory to view)
     raw = buffer.reshape(-1, order="A").view(np.uint8)
     offset = x.__array_interface__["data"][0] - root.__array_interface__["data"][0]
     return np.ndarray(x.shape, dtype=x.dtype, buffer=raw, offset=offset, strides=x.strides)
@@ -178,7 +212,42 @@ def _writeable_view_of(x, root):
     return x.flags.writeable
 
 
-shadow.register_array_type(np.ndarray, _root, _view_into, _zeros_for, _writeable_view_of)
+def _batched_zeros_for(root, n):
+    """Zeros of shape ``(n,) + root.shape``; entry ``b`` is laid out like ``_zeros_for(root)`` so
+    that views of the root map onto it the same way (``_batched_view_into``)."""
+    if root.dtype.kind not in "fc":
+        return None
+    if root.size == 0:
+        return np.zeros((n,) + root.shape, dtype=root.dtype)
+    entry = np.empty_like(root, order="K")
+    raw = np.zeros(n * root.size, dtype=root.dtype)
+    return np.ndarray((n,) + root.shape, dtype=root.dtype, buffer=raw,
+                      strides=(root.size * root.itemsize,) + entry.strides)
+
+
+def _batched_view_into(buffer, root, x):
+    if x.size == 0:
+        return np.zeros((buffer.shape[0],) + x.shape, dtype=x.dtype)   # nothing to share
+    if buffer.flags.c_contiguous:   # entries laid out like a C-contiguous root, one after another
+        raw = buffer.reshape(-1)
+    else:                           # from _batched_zeros_for: over a flat array of its own
+        raw = buffer.base
+        while isinstance(raw, np.ndarray) and isinstance(raw.base, np.ndarray):
+            raw = raw.base
+        if not isinstance(raw, np.ndarray) or raw.ndim != 1 or not raw.flags.c_contiguous:
+            raise CannotBatch("a batched cotangent buffer of unexpected layout")
+    start = buffer.__array_interface__["data"][0] - raw.__array_interface__["data"][0]
+    offset = x.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    return np.ndarray((buffer.shape[0],) + x.shape, dtype=x.dtype, buffer=raw.view(np.uint8),
+                      offset=start + offset, strides=(buffer.strides[0],) + x.strides)
+
+
+def _stack_cotangents(values):
+    return np.stack([np.asarray(v) for v in values])
+
+
+shadow.register_array_type(np.ndarray, _root, _view_into, _zeros_for, _writeable_view_of,
+                           shadow.BatchHooks(_batched_zeros_for, _batched_view_into, _stack_cotangents))
 
 
 def _structured(d, value):
@@ -508,3 +577,6 @@ def _vectorize_jvp(vec, T, args, targs, kwargs, tkwargs):
 
 
 np.vectorize.__morula_jvp__ = _vectorize_jvp
+
+
+shadow.batch_capable(shadow_getitem)

@@ -12,6 +12,7 @@ dimensions that were broadcast are summed back (``unbroadcast``).
 
 import numpy as np
 
+from morula.reverse.shadow import batch_capable
 from morula.rules.numpy_vspace import (
     as_operand,
     check_no_out,
@@ -23,6 +24,7 @@ from morula.rules.numpy_vspace import (
     shape_of,
     wanted,
 )
+from morula.tangents import BATCH
 
 
 def _ndim(a):
@@ -43,8 +45,13 @@ def _multiply_pullback_parts(dy, a, b):
 def _matmul_cotangents(dy, a, b, need_a=True, need_b=True):
     """Cotangents of ``a @ b`` for 1-D, 2-D and stacked operands (batch dims broadcast)."""
     a_vec, b_vec = _ndim(a) == 1, _ndim(b) == 1
+    batched = BATCH.size is not None and getattr(dy, "ndim", 0) > 0
     if a_vec and b_vec:
+        if batched:
+            dy = dy[:, None]   # a batch of scalar cotangents, against vectors
         return _multiply_pullback_parts(dy, a, b)
+    if batched and (a_vec or b_vec) and _ndim(a) + _ndim(b) == 3:
+        return _matvec_batch_cotangents(dy, a, b, a_vec, need_a, need_b)
     ua, ub = as_operand(a), as_operand(b)
     a2 = ua[None, :] if a_vec else ua  # (1, k)
     b2 = ub[:, None] if b_vec else ub  # (k, 1)
@@ -64,6 +71,24 @@ def _matmul_cotangents(dy, a, b, need_a=True, need_b=True):
         if b_vec:
             gb = gb[..., :, 0]
         db = cotangent(gb, b)
+    return da, db
+
+
+def _matvec_batch_cotangents(dy, a, b, a_vec, need_a, need_b):
+    """Cotangents of ``A @ x`` or ``x @ B`` (a matrix and a vector) for a batch of cotangents
+    ``dy`` (batch, n): one matrix product for the whole batch, not one per cotangent."""
+    ua, ub = as_operand(a), as_operand(b)
+    da = db = None
+    if a_vec:   # x @ B: x (k,), B (k, n)
+        if need_a and inexact(a):
+            da = cotangent(dy @ np.swapaxes(conj(ub), -1, -2), a)
+        if need_b and inexact(b):
+            db = cotangent(conj(ua)[:, None] * dy[:, None, :], b)
+    else:       # A @ x: A (m, k), x (k,)
+        if need_a and inexact(a):
+            da = cotangent(dy[:, :, None] * conj(ub), a)
+        if need_b and inexact(b):
+            db = cotangent(dy @ conj(ua), b)
     return da, db
 
 
@@ -499,3 +524,8 @@ for _name, _rule in (("vecdot", _vecdot_rule), ("matvec", _matvec_rule), ("vecma
     _fn = getattr(np, _name, None)
     if _fn is not None:
         numpy_rule(_fn)(_rule)
+
+
+# pullbacks that take a batch of cotangents (leading axis; see morula.tangents.BATCH): stacked
+# matmul broadcasts the batch like any other leading dimension
+batch_capable(matmul_rule)

@@ -22,6 +22,7 @@ See docs/rules_numpy_notes.md.
 import numpy as np
 
 from morula.errors import UnsupportedOperationError
+from morula.reverse.shadow import batch_capable
 from morula.rules.numpy_vspace import (
     check_no_out,
     conj,
@@ -36,6 +37,7 @@ from morula.rules.numpy_vspace import (
     real_part,
     with_dtype_of,
 )
+from morula.tangents import BATCH
 
 _NoValue = getattr(np, "_NoValue", None)
 
@@ -53,6 +55,8 @@ def _expand(dy, x, axes, keepdims):
     """Reinsert the reduced ``axes`` into ``dy`` (as size-1 dims) unless ``keepdims`` kept them."""
     if keepdims is True or not axes:
         return dy
+    if BATCH.size is not None and getattr(dy, "ndim", 0):   # axis 0 holds a batch of cotangents
+        return np.expand_dims(dy, tuple(a + 1 for a in axes))
     if getattr(dy, "ndim", 0) == 0 and len(axes) == x.ndim:
         return dy  # a full reduction: broadcasting does the rest
     return np.expand_dims(dy, axes)
@@ -100,7 +104,8 @@ def _sum_rule(name, fn, a, axis, dtype, out, keepdims, initial, where, nan=False
                 g = np.where(np.isnan(x), 0, g)
             g = _restore(g, a, x)
         if d_init:  # initial is added to every output entry
-            return (g, None, None, None, None, cotangent(np.sum(dy), initial))
+            total = np.sum(dy) if BATCH.size is None else np.sum(dy, axis=tuple(range(1, np.ndim(dy))))
+            return (g, None, None, None, None, cotangent(total, initial))
         return (g,)
 
     return y, sum_pullback
@@ -783,3 +788,7 @@ def percentile_rule(a, q, axis=None, out=None, overwrite_input=False, method="li
                     keepdims=False, *, weights=None):
     return _quantile_rule("np.percentile", np.percentile, a, q, axis, out, overwrite_input, method,
                           keepdims, weights, q_scale=0.01)
+
+
+# pullbacks that take a batch of cotangents (leading axis; see morula.tangents.BATCH)
+batch_capable(_sum_rule, _mean_rule)

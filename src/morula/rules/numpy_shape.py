@@ -24,6 +24,7 @@ return a sequence (``split``, ``unstack``) take one (``None`` entries are zeros)
 import numpy as np
 
 from morula.errors import UnsupportedOperationError
+from morula.reverse.shadow import batch_capable
 from morula.rules.numpy_vspace import (
     check_no_out,
     cotangent,
@@ -38,6 +39,7 @@ from morula.rules.numpy_vspace import (
     with_dtype_of,
 )
 from morula.rules.registry import nondiff
+from morula.tangents import BATCH
 
 
 def _kw(**pairs):
@@ -59,7 +61,21 @@ def _back(dy, x, shape_fn):
 def _reshape_back(dy, x, order="C"):
     if not inexact(x):
         return None
-    return cotangent(np.reshape(dy, shape_of(x), **_kw(order=(_inverse_order(order, x), "C"))), x)
+    inverse = _inverse_order(order, x)
+    if BATCH.size is not None and getattr(dy, "ndim", 0):   # axis 0 holds a batch of cotangents
+        if inverse == "C":
+            return cotangent(np.reshape(dy, (dy.shape[0],) + tuple(shape_of(x))), x)
+        return cotangent(np.stack([np.reshape(d, shape_of(x), order=inverse) for d in dy]), x)
+    return cotangent(np.reshape(dy, shape_of(x), **_kw(order=(inverse, "C"))), x)
+
+
+def _transposed(dy, axes):
+    """``np.transpose(dy, axes)`` of a cotangent -- of each cotangent of a batch (axis 0)."""
+    if BATCH.size is None or not getattr(dy, "ndim", 0):
+        return np.transpose(dy, axes)
+    if axes is None:
+        axes = tuple(range(dy.ndim - 2, -1, -1))
+    return np.transpose(dy, (0,) + tuple(a + 1 for a in axes))
 
 
 def _inverse_order(order, x):
@@ -222,10 +238,10 @@ def _inverse_permutation(axes):
 def _transpose_pullback_for(a, axes):
     def transpose_pullback(dy):
         if axes is None:
-            return (_back(dy, a, np.transpose),)
+            return (_back(dy, a, lambda g: _transposed(g, None)),)
         nd = len(axes)
         inv = _inverse_permutation([int(p) % nd for p in axes])
-        return (_back(dy, a, lambda g: np.transpose(g, inv)),)
+        return (_back(dy, a, lambda g: _transposed(g, inv)),)
 
     return transpose_pullback
 
@@ -248,7 +264,7 @@ def ndarray_transpose_rule(self, *axes):
 @numpy_attr_rule(np.ndarray, "T")
 def ndarray_T_rule(obj):
     def T_pullback(dy):
-        return (_back(dy, obj, np.transpose),)
+        return (_back(dy, obj, lambda g: _transposed(g, None)),)
 
     return _constant_or(obj.T, obj, T_pullback)
 
@@ -1075,3 +1091,7 @@ if hasattr(np, "unique_values"):
             return (cotangent(np.reshape(np.take(d, np.reshape(inverse, (-1,))), arr.shape), x),)
 
         return y, unique_values_pullback
+
+
+# pullbacks that take a batch of cotangents (leading axis; see morula.tangents.BATCH)
+batch_capable(reshape_rule, ndarray_reshape_rule, _transpose_pullback_for, ndarray_T_rule)

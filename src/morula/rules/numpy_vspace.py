@@ -39,9 +39,9 @@ import functools
 import numpy as np
 
 from morula.errors import UnsupportedOperationError
-from morula.reverse.shadow import is_inactive
+from morula.reverse.shadow import is_inactive, pullback_wrapper
 from morula.rules.registry import REGISTRY
-from morula.tangents import is_inexact, match_dtype, register_vspace, unbroadcast
+from morula.tangents import BATCH, CannotBatch, is_inexact, match_dtype, register_vspace, unbroadcast
 
 # -- the vector space --------------------------------------------------------------
 
@@ -194,6 +194,8 @@ def cotangent(g, x):
         return None
     t = type(x)
     if t is list or t is tuple or isinstance(x, (list, tuple)):
+        if BATCH.size is not None:
+            raise CannotBatch("a cotangent for a list operand")
         g = sum_to_shape(g, np.shape(x))
         return structure_cotangent(g, x)
     if not is_complex(x):
@@ -270,6 +272,9 @@ def pad_cotangents(rule):
         return out, padded_pullback
 
     return padded_rule
+
+
+pullback_wrapper(pad_cotangents)
 
 
 def numpy_rule(*fns):

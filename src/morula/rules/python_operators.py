@@ -222,6 +222,10 @@ def _identity_pullback(g):
     return (g,)
 
 
+# pullbacks that take a batch of cotangents (leading axis; see morula.tangents.BATCH)
+shadow.batch_capable(add_rule, sub_rule, mul_rule, truediv_rule, mod_rule, pow_rule, _neg_pullback,
+                     _identity_pullback)
+
 nondiff(operator.invert, operator.and_, operator.or_, operator.xor, operator.lshift, operator.rshift,
         operator.lt, operator.le, operator.eq, operator.ne, operator.gt, operator.ge,
         operator.not_, operator.truth, operator.contains, operator.is_, operator.is_not, operator.index)
