@@ -71,7 +71,7 @@ def test_every_program_made_vector_valued(name, capsys):
 
 
 def test_most_programs_are_batched(capsys):
-    """Programs that write into no array batch (at the time of writing: 110 of 147 cases, the
+    """Programs that write into no array batch (at the time of writing: 118 of 147 cases, the
     rest mostly the mutation suite, which goes row by row by design)."""
     used = []
     for name, (f, args) in sorted(ALL.items()):
@@ -81,7 +81,7 @@ def test_most_programs_are_batched(capsys):
         with batching(True) as calls:
             mo.jacobian(lambda *a, f=f: WEIGHTS * f(*a), argnums=nums)(*args)
         used.append(bool(calls and calls[0]))
-    assert sum(used) >= 0.7 * len(used), f"{sum(used)} of {len(used)} batched"
+    assert sum(used) >= 0.75 * len(used), f"{sum(used)} of {len(used)} batched"
 
 
 rng = np.random.default_rng(3)

@@ -877,7 +877,7 @@ def _pullback_codes(code):
 def _one_by_one(pb, g, n):
     """``pb`` (unaware of batches) run once per cotangent of the batch ``g``, results stacked."""
     outer_store = _state.store
-    results = []
+    results, stores = [], []
     try:
         for b in range(n):
             BATCH.size = None
@@ -890,9 +890,11 @@ def _one_by_one(pb, g, n):
                 _state.store = outer_store
                 BATCH.size = n
             _merge(store, b)
+            stores.append(store)
     finally:
         BATCH.size = n
         _state.store = outer_store
+    _merge_items(stores, n)
     return tuple(_stack([r[i] for r in results], n) for i in range(len(results[0])))
 
 
@@ -944,11 +946,32 @@ def _stack(values, n):
 
 
 def _merge(store, b):
-    """Add what one cotangent's pullback left in its private store into the batched store."""
-    if store.items:
-        raise CannotBatch("a container cotangent deposited one cotangent at a time")
+    """Add the array buffers one cotangent's pullback left in its private store into the batched
+    store, at entry ``b``."""
     for root, buffer, _ in store.buffers.values():
         batched = view(root)
         if batched is None:
             raise CannotBatch("a buffer without a batched counterpart")
         batched[b] += buffer
+
+
+def _merge_items(stores, n):
+    """The item cotangents of lists, dicts and objects that the private stores hold, stacked over
+    the batch and added into the batched store."""
+    containers = {}
+    for store in stores:
+        for key, (x, _) in store.items.items():
+            containers[key] = x
+    for key, x in containers.items():
+        per_entry = [store.items.get(key, (x, None))[1] for store in stores]
+        if all(type(c) is list for c in per_entry if c is not None):
+            size = max((len(c) for c in per_entry if c is not None), default=0)
+            slots = range(size)
+            get = (lambda c, k: c[k] if c is not None and k < len(c) else None)
+        else:
+            slots = {k for c in per_entry if c is not None for k in c}
+            get = (lambda c, k: c.get(k) if c is not None else None)
+        for slot in slots:
+            stacked = _stack([get(c, slot) for c in per_entry], n)
+            if stacked is not None:
+                item_deposit(x, slot, stacked)

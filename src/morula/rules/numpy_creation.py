@@ -20,6 +20,7 @@ from morula.tangents import materialize
 
 from morula.rules.numpy_vspace import (
     as_array,
+    batch_of,
     conj,
     cotangent,
     inexact,
@@ -210,11 +211,15 @@ def _item_rule(x, *index):
     out = x.item(*index)
 
     def item_pullback(dy):
-        g = np.zeros_like(x, dtype=x.dtype if x.dtype.kind in "fc" else np.float64)
+        n = batch_of(dy)
+        dtype = x.dtype if x.dtype.kind in "fc" else np.float64
+        g = np.zeros(np.shape(x) if n is None else (n,) + np.shape(x), dtype=dtype)
+        batch = () if n is None else (slice(None),)
         if index:
-            g[index if len(index) > 1 else np.unravel_index(index[0], x.shape) if x.ndim != 1 else index[0]] = dy
+            where = index if len(index) > 1 else np.unravel_index(index[0], x.shape) if x.ndim != 1 else (index[0],)
+            g[batch + tuple(where)] = dy
         else:
-            g[...] = dy
+            g[...] = dy if n is None else np.reshape(dy, (n,) + (1,) * np.ndim(x))
         return (g,) + (None,) * len(index)
 
     if not np.issubdtype(np.asarray(x).dtype, np.inexact):
@@ -246,15 +251,19 @@ def _scalar_type_rule(kind):
         tx = type(x)
 
         def scalar_type_pullback(dy):
+            n = batch_of(dy)
             if tx is float or tx is int or tx is bool:
-                return (float(np.real(dy)),)
+                return (float(np.real(dy)) if n is None else np.real(dy),)
             if tx is complex:
-                return (complex(dy),)
+                return (complex(dy) if n is None else dy.astype(complex),)
             dtype = getattr(x, "dtype", None)
             if dtype is None:
                 return (dy,)
             value = dy if dtype.kind == "c" else np.real(dy)
-            return (np.full(np.shape(x), value, dtype=dtype if dtype.kind in "fc" else np.float64),)
+            shape = np.shape(x)
+            if n is not None:
+                shape, value = (n,) + shape, np.reshape(value, (n,) + (1,) * len(shape))
+            return (np.full(shape, value, dtype=dtype if dtype.kind in "fc" else np.float64),)
         return out, scalar_type_pullback
     return scalar_type_rule
 

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import UnsupportedOperationError
 from ..reverse import ops, runtime, shadow
 from ..reverse.runtime import record_redo
+from .numpy_vspace import batch_of
 from .registry import REGISTRY
 from ..tangents import BATCH, CannotBatch, unbroadcast
 
@@ -269,10 +270,15 @@ def ndarray_iterate(x):
     def ndarray_iteration_pullback(cts):
         if all(c is None for c in cts):
             return None
-        dx = np.zeros_like(x, dtype=x.dtype if x.dtype.kind in "fc" else float)
+        dtype = x.dtype if x.dtype.kind in "fc" else float
+        n = next((batch_of(c) for c in cts if c is not None), None)
+        dx = np.zeros(x.shape if n is None else (n,) + x.shape, dtype=dtype)
         for i, c in enumerate(cts):
             if c is not None:
-                dx[i] = c
+                if n is None:
+                    dx[i] = c
+                else:
+                    dx[:, i] = c
         return dx
 
     return rows, ndarray_iteration_pullback

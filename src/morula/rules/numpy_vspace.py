@@ -183,6 +183,15 @@ def structure_cotangent(g, obj):
     return cotangent(g, obj)
 
 
+def batch_of(dy):
+    """In a batched backward sweep (``morula.tangents.BATCH``): how many cotangents ``dy`` holds
+    along its leading axis; None outside one, or for a plain (unbatched) zero."""
+    n = BATCH.size
+    if n is None or not getattr(dy, "ndim", 0):
+        return None
+    return n
+
+
 def cotangent(g, x):
     """Reduce cotangent ``g`` (of the broadcast result shape) to operand ``x``.
 
