@@ -289,6 +289,10 @@ Columns:
   it raises `UnsupportedOperationError`). Every forward rule is checked
   against its reverse rule by the same sweeps (the inner-product identity
   `<dy, J v> = <J^T dy, v>`).
+- **batched**: how `jacobian`'s batched backward sweep (many output cotangents
+  at once; guide: "jacobian") runs the pullback: ✓ on the whole batch at once;
+  `each` once per cotangent inside the same sweep (still one sweep, slower);
+  empty for `nondiff`/`refused`. Every rule check compares the two.
 - **tested**: ✓ when a parametrized test in `tests/rules/` (a sweep over shapes,
   axes, dtypes or arguments, checked against finite differences) exercises it:
   the function is among the test's parameters, named in its source or in a
@@ -327,16 +331,35 @@ def render():
              f"{sum(1 for r in rows if forward_cell(registry, r[3], r[4], _kind(r[3])) == '✓')} forward rules, "
              f"{sum(1 for r in rows if forward_cell(registry, r[3], r[4], _kind(r[3])) == 'pullback')} derived "
              "from the pullback.", "",
-             "| function | kind | reverse | forward | tested |",
-             "|---|---|---|---|---|"]
+             "| function | kind | reverse | forward | batched | tested |",
+             "|---|---|---|---|---|---|"]
     for module, name, others, rule, obj in rows:
         cell = f"`{name}`"
         if others:
             cell += " (" + ", ".join(f"`{o}`" for o in others) + ")"
         kind = _kind(rule)
         lines.append(f"| {cell} | {kind} | ✓ | {forward_cell(registry, rule, obj, kind)} | "
-                     f"{'✓' if is_swept(obj, swept, swept_methods) else ''} |")
+                     f"{batched_cell(rule, kind)} | {'✓' if is_swept(obj, swept, swept_methods) else ''} |")
     return "\n".join(lines) + "\n"
+
+
+def batched_cell(rule, kind):
+    """How a batched backward sweep runs the rule's pullback (see the column's description)."""
+    from morula.reverse import shadow
+    if kind != "rule":
+        return ""
+    while hasattr(rule, "__wrapped__"):
+        rule = rule.__wrapped__
+    code = getattr(rule, "__code__", None)
+    if code is None:
+        return "each"
+    codes = list(shadow._pullback_codes(code))
+    for name in code.co_names:   # a rule handing over to a helper of its module (sum -> _sum_rule)
+        helper = rule.__globals__.get(name)
+        if callable(helper) and getattr(helper, "__module__", None) == rule.__module__ \
+                and hasattr(helper, "__code__"):
+            codes += shadow._pullback_codes(helper.__code__)
+    return "✓" if any(c in shadow.BATCH_CAPABLE for c in codes) else "each"
 
 
 def _kind(rule):
