@@ -18,7 +18,6 @@ falls back to the ordinary row-by-row Jacobian.
 
 import numpy as np
 
-from . import tangents
 from .reverse import runtime, shadow
 
 CHUNK_ELEMENTS = 1 << 22   # at most this many cotangent numbers per output-sized batch
@@ -56,9 +55,8 @@ def _result_dtype(a):
 def _sweep(pb, seeds, out, args, nums):
     """One batched backward sweep: {i: array (batch,) + shape of args[i]}, or None."""
     n = seeds.shape[0]
-    tangents.BATCH.size = n
     try:
-        with runtime.gc_paused(), runtime.backward_scope():
+        with runtime.gc_paused(), runtime.backward_scope(batch=n):
             ct = shadow._deposit_structure(out, seeds)
             cts = pb(ct)
             found = {}
@@ -69,8 +67,6 @@ def _sweep(pb, seeds, out, args, nums):
             return found
     except Exception:   # any failure of a batched sweep: the caller goes row by row
         return None
-    finally:
-        tangents.BATCH.size = None
 
 
 def _as_batch(c, x, n):

@@ -29,6 +29,15 @@ output cotangents), where every array cotangent carries a leading axis of that l
 pullbacks that know it (see ``shadow.batch_capable``) work on all the cotangents at once."""
 
 
+def batch_of(ct):
+    """In a batched backward sweep: how many cotangents ``ct`` holds along its leading axis; None
+    outside one, and for a plain (unbatched) zero such as ``0.0``."""
+    n = BATCH.size
+    if n is None or not getattr(ct, "ndim", 0):
+        return None
+    return n
+
+
 class CannotBatch(Exception):
     """Raised inside a batched backward sweep by code that cannot work on a batch of cotangents;
     the caller falls back to one sweep per cotangent."""

@@ -597,9 +597,8 @@ def _pull_as_runtime(rule, bound, static, dy, batch):
     if pb is None or shadow.EFFECTS[0] != effects:
         return None
     out, wrapped = shadow.wrap_rule(out, pb, args)
-    tangents.BATCH.size = batch
     try:
-        with runtime.backward_scope():
+        with runtime.backward_scope(batch=batch):
             ct = shadow._deposit_structure(out, dy)
             cts = wrapped(ct)
             found = tuple(shadow.total(a, c) if type(a) is np.ndarray else c for a, c in zip(args, cts))
@@ -613,8 +612,6 @@ def _pull_as_runtime(rule, bound, static, dy, batch):
         if batch is None or wrapped is not pb:
             raise
         return None
-    finally:
-        tangents.BATCH.size = None
     return found, shadow.takes_batch(pb)
 
 

@@ -1085,22 +1085,36 @@ def record_redo(action):
         stack[-1].append(action)
 
 
+_KEEP_BATCH = object()
+
+
 class backward_scope:
-    """Context for one top-level backward sweep: collects and then replays redo actions."""
+    """Context for one top-level backward sweep: collects and then replays redo actions.
+    ``batch``: the sweep pulls back that many cotangents at once (``tangents.BATCH``); by default
+    a sweep keeps the batch of the sweep it runs in (a checkpoint's recomputation)."""
+
+    def __init__(self, batch=_KEEP_BATCH):
+        self.batch = batch
 
     def __enter__(self):
         stack = getattr(_mutation_state, "stack", None)
         if stack is None:
             stack = _mutation_state.stack = []
         stack.append([])
+        self.outer_batch = tangents.BATCH.size
+        if self.batch is not _KEEP_BATCH:
+            tangents.BATCH.size = self.batch   # before the store: its buffers follow it
         _shadow.begin()
         return self
 
     def __exit__(self, *exc):
-        actions = _mutation_state.stack.pop()
-        for action in reversed(actions):
-            action()
-        _shadow.end()
+        try:
+            actions = _mutation_state.stack.pop()
+            for action in reversed(actions):
+                action()
+        finally:
+            tangents.BATCH.size = self.outer_batch
+            _shadow.end()
         return False
 
 

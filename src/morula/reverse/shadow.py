@@ -889,12 +889,11 @@ def _one_by_one(pb, g, n):
                 _state.stack.pop()
                 _state.store = outer_store
                 BATCH.size = n
-            _merge(store, b)
             stores.append(store)
     finally:
         BATCH.size = n
         _state.store = outer_store
-    _merge_items(stores, n)
+    _merge(stores, n)
     return tuple(_stack([r[i] for r in results], n) for i in range(len(results[0])))
 
 
@@ -933,11 +932,8 @@ def _stack(values, n):
             {k: _stack([None if v is None else v.fields.get(k) for v in values], n) for k in keys})
     zero = tangents.zeros_like(first)
     values = [zero if v is None else v for v in values]
-    hooks = _hooks.get(t)
-    for v in values:
-        if type(v) in ARRAY_TYPES:
-            hooks = _hooks[type(v)]
-            break
+    # the array type among the values stacks them (numbers alone: any array type that can)
+    hooks = next((_hooks[type(v)] for v in values if type(v) in ARRAY_TYPES), None)
     if hooks is None or hooks.batch is None:
         hooks = next((h for h in _hooks.values() if h.batch is not None), None)
         if hooks is None:
@@ -945,19 +941,15 @@ def _stack(values, n):
     return hooks.batch.stack(values)
 
 
-def _merge(store, b):
-    """Add the array buffers one cotangent's pullback left in its private store into the batched
-    store, at entry ``b``."""
-    for root, buffer, _ in store.buffers.values():
-        batched = view(root)
-        if batched is None:
-            raise CannotBatch("a buffer without a batched counterpart")
-        batched[b] += buffer
-
-
-def _merge_items(stores, n):
-    """The item cotangents of lists, dicts and objects that the private stores hold, stacked over
-    the batch and added into the batched store."""
+def _merge(stores, n):
+    """Add what each cotangent's pullback left in its private store into the batched store: array
+    buffers at that cotangent's entry, item cotangents of lists, dicts and objects stacked."""
+    for b, store in enumerate(stores):
+        for root, buffer, _ in store.buffers.values():
+            batched = view(root)
+            if batched is None:
+                raise CannotBatch("a buffer without a batched counterpart")
+            batched[b] += buffer
     containers = {}
     for store in stores:
         for key, (x, _) in store.items.items():

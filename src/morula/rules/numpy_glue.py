@@ -11,9 +11,8 @@ import numpy as np
 from ..errors import UnsupportedOperationError
 from ..reverse import ops, runtime, shadow
 from ..reverse.runtime import record_redo
-from .numpy_vspace import batch_of
 from .registry import REGISTRY
-from ..tangents import BATCH, CannotBatch, unbroadcast
+from ..tangents import BATCH, CannotBatch, batch_of, unbroadcast
 
 for _t in (np.ndarray, np.float64, np.float32, np.float16, np.complex128, np.complex64,
            np.int64, np.int32, np.int16, np.int8, np.uint8, np.bool_, np.longdouble):

@@ -24,7 +24,7 @@ from morula.rules.numpy_vspace import (
     shape_of,
     wanted,
 )
-from morula.tangents import BATCH
+from morula.tangents import batch_of
 
 
 def _ndim(a):
@@ -45,7 +45,7 @@ def _multiply_pullback_parts(dy, a, b):
 def _matmul_cotangents(dy, a, b, need_a=True, need_b=True):
     """Cotangents of ``a @ b`` for 1-D, 2-D and stacked operands (batch dims broadcast)."""
     a_vec, b_vec = _ndim(a) == 1, _ndim(b) == 1
-    batched = BATCH.size is not None and getattr(dy, "ndim", 0) > 0
+    batched = batch_of(dy) is not None
     if a_vec and b_vec:
         if batched:
             dy = dy[:, None]   # a batch of scalar cotangents, against vectors

@@ -37,7 +37,7 @@ from morula.rules.numpy_vspace import (
     real_part,
     with_dtype_of,
 )
-from morula.tangents import BATCH
+from morula.tangents import batch_of
 
 _NoValue = getattr(np, "_NoValue", None)
 
@@ -55,7 +55,7 @@ def _expand(dy, x, axes, keepdims):
     """Reinsert the reduced ``axes`` into ``dy`` (as size-1 dims) unless ``keepdims`` kept them."""
     if keepdims is True or not axes:
         return dy
-    if BATCH.size is not None and getattr(dy, "ndim", 0):   # axis 0 holds a batch of cotangents
+    if batch_of(dy) is not None:   # axis 0 holds a batch of cotangents
         return np.expand_dims(dy, tuple(a + 1 for a in axes))
     if getattr(dy, "ndim", 0) == 0 and len(axes) == x.ndim:
         return dy  # a full reduction: broadcasting does the rest
@@ -104,7 +104,7 @@ def _sum_rule(name, fn, a, axis, dtype, out, keepdims, initial, where, nan=False
                 g = np.where(np.isnan(x), 0, g)
             g = _restore(g, a, x)
         if d_init:  # initial is added to every output entry
-            total = np.sum(dy) if BATCH.size is None else np.sum(dy, axis=tuple(range(1, np.ndim(dy))))
+            total = np.sum(dy) if batch_of(dy) is None else np.sum(dy, axis=tuple(range(1, np.ndim(dy))))
             return (g, None, None, None, None, cotangent(total, initial))
         return (g,)
 

@@ -39,7 +39,7 @@ from morula.rules.numpy_vspace import (
     with_dtype_of,
 )
 from morula.rules.registry import nondiff
-from morula.tangents import BATCH
+from morula.tangents import batch_of
 
 
 def _kw(**pairs):
@@ -62,7 +62,7 @@ def _reshape_back(dy, x, order="C"):
     if not inexact(x):
         return None
     inverse = _inverse_order(order, x)
-    if BATCH.size is not None and getattr(dy, "ndim", 0):   # axis 0 holds a batch of cotangents
+    if batch_of(dy) is not None:   # axis 0 holds a batch of cotangents
         if inverse == "C":
             return cotangent(np.reshape(dy, (dy.shape[0],) + tuple(shape_of(x))), x)
         return cotangent(np.stack([np.reshape(d, shape_of(x), order=inverse) for d in dy]), x)
@@ -71,7 +71,7 @@ def _reshape_back(dy, x, order="C"):
 
 def _transposed(dy, axes):
     """``np.transpose(dy, axes)`` of a cotangent -- of each cotangent of a batch (axis 0)."""
-    if BATCH.size is None or not getattr(dy, "ndim", 0):
+    if batch_of(dy) is None:
         return np.transpose(dy, axes)
     if axes is None:
         axes = tuple(range(dy.ndim - 2, -1, -1))

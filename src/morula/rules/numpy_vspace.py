@@ -41,7 +41,7 @@ import numpy as np
 from morula.errors import UnsupportedOperationError
 from morula.reverse.shadow import is_inactive, pullback_wrapper
 from morula.rules.registry import REGISTRY
-from morula.tangents import BATCH, CannotBatch, is_inexact, match_dtype, register_vspace, unbroadcast
+from morula.tangents import BATCH, CannotBatch, batch_of, is_inexact, match_dtype, register_vspace, unbroadcast
 
 # -- the vector space --------------------------------------------------------------
 
@@ -181,15 +181,6 @@ def structure_cotangent(g, obj):
     if t is complex:
         return complex(g)
     return cotangent(g, obj)
-
-
-def batch_of(dy):
-    """In a batched backward sweep (``morula.tangents.BATCH``): how many cotangents ``dy`` holds
-    along its leading axis; None outside one, or for a plain (unbatched) zero."""
-    n = BATCH.size
-    if n is None or not getattr(dy, "ndim", 0):
-        return None
-    return n
 
 
 def cotangent(g, x):

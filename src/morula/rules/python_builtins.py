@@ -20,7 +20,7 @@ import time
 
 from .. import tangents
 from ..reverse import runtime, shadow
-from ..tangents import BATCH
+from ..tangents import batch_of
 from .registry import REGISTRY, attr_rule, method_rule, nondiff, nondiff_method, rrule
 
 _add = tangents.add
@@ -150,7 +150,7 @@ def _convert(kind):
             if dtype is not None:
                 import numpy as np
                 value = g.real if dtype.kind != "c" and isinstance(g, complex) else g
-                n = BATCH.size if getattr(value, "ndim", 0) else None
+                n = batch_of(value)
                 if n is not None:   # a batch of cotangents (see morula.tangents.BATCH)
                     shape = np.shape(x)
                     return (np.full((n,) + shape, np.reshape(value, (n,) + (1,) * len(shape)), dtype=dtype),)
