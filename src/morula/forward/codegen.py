@@ -106,11 +106,8 @@ class ForwardCodegen(CodegenBase):
         self.block(fn.body[:-1], body, 2)
         body.emit(2, f"return {self.atom(ret.value)}, {self.tan(ret.value)}", ret.line)
         body.emit(1, f"return {_jvp_name(fn.name)}", ret.line)
-        text_lines, line_map = [], {}
-        for i, (indent, text, line) in enumerate(body.lines, start=1):
-            text_lines.append("    " * indent + text)
-            line_map[i] = line
-        text = _level_names("\n".join(text_lines) + "\n", self.names | set(fn.freevars))
+        text, line_map = body.render()
+        text = _level_names(text, self.names | set(fn.freevars))
         return Generated(fn.name, text, line_map, self.placeholders, self.op_names)
 
     def _ops(self, stmts, found=None):

@@ -12,7 +12,7 @@ import types
 
 from ..errors import UnsupportedOperationError
 from ..reverse import runtime as _rev
-from ..reverse.ops import BINARY_OPERATORS, _AttributeRead, _python_dunder
+from ..reverse.ops import BINARY_OPERATORS, _AttributeRead, _python_dunder, fill_operator_table
 from ..rules.registry import REGISTRY
 from . import runtime
 from .runtime import dispatch, record, stored, tangent_of
@@ -55,11 +55,7 @@ def _make_unary(fn, dunder):
     return unary_op
 
 
-for _fn, _name in BINARY_OPERATORS:
-    OPS[_fn.__name__] = _make_binary(_fn, f"__{_name}__", f"__r{_name}__")
-OPS["neg"] = _make_unary(operator.neg, "__neg__")
-OPS["pos"] = _make_unary(operator.pos, "__pos__")
-OPS["invert"] = _make_unary(operator.invert, "__invert__")
+fill_operator_table(OPS, _make_binary, _make_unary)
 
 
 def _list_inplace(T, ifn, lst, b, tb):

@@ -12,7 +12,7 @@ import types
 
 from ..errors import MorulaError
 from ..frontend.source import SourceNotFoundError
-from ..reverse.transform import _show_placeholders, annotated_source, build_prototype, instantiate
+from ..reverse.transform import _show_placeholders, annotated_source, build_prototype, compiled_once, instantiate
 from ..rules.registry import REGISTRY
 from .codegen import HELPERS, ForwardCodegen
 
@@ -35,24 +35,17 @@ class Compiled:
 
 
 def compile_function(fn):
+    return compiled_once(_code_cache, fn, _compile)
+
+
+def _compile(fn):
     from . import runtime
-    code_object, version = fn.__code__, REGISTRY.version
-    key = id(code_object)
-    cached = _code_cache.get(key)
-    if cached is not None and cached[0] is code_object and cached[1] == version:
-        return cached[2]
-    with _lock:
-        cached = _code_cache.get(key)
-        if cached is not None and cached[0] is code_object and cached[1] == version:
-            return cached[2]
-        core_fn, generated, prototype, cells = build_prototype(
-            fn, ForwardCodegen, HELPERS, runtime.helper_values, _OP_PREFIX)
-        a = core_fn.args
-        layout = ([p.arg for p in a.posonlyargs + a.args], a.vararg.arg if a.vararg else None,
-                  {p.arg for p in a.kwonlyargs}, a.kwarg.arg if a.kwarg else None)
-        entry = Compiled(prototype.__code__, generated, core_fn, cells, layout)
-        _code_cache[key] = (code_object, version, entry)
-        return entry
+    core_fn, generated, prototype, cells = build_prototype(
+        fn, ForwardCodegen, HELPERS, runtime.helper_values, _OP_PREFIX)
+    a = core_fn.args
+    layout = ([p.arg for p in a.posonlyargs + a.args], a.vararg.arg if a.vararg else None,
+              {p.arg for p in a.kwonlyargs}, a.kwarg.arg if a.kwarg else None)
+    return Compiled(prototype.__code__, generated, core_fn, cells, layout)
 
 
 def _compiled_or_none(fn):

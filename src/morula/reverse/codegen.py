@@ -43,6 +43,14 @@ class _Emitter:
     def emit(self, indent, text, line):
         self.lines.append((indent, text, line))
 
+    def render(self):
+        """``(source text, {generated line number: user line})``."""
+        text_lines, line_map = [], {}
+        for i, (indent, text, line) in enumerate(self.lines, start=1):
+            text_lines.append("    " * indent + text)
+            line_map[i] = line
+        return "\n".join(text_lines) + "\n", line_map
+
 
 class CodegenBase:
     """What both modes' code generators share: user expressions kept as AST placeholders
@@ -165,11 +173,8 @@ class ReverseCodegen(CodegenBase):
         body.emit(3, f"return ({param_cts}), {closure}", ret.line)
         body.emit(2, f"return {self.atom(ret.value)}, _mo_back", ret.line)
         body.emit(1, f"return {_fwd_name(fn.name)}", ret.line)
-        text_lines, line_map = [], {}
-        for i, (indent, text, line) in enumerate(body.lines, start=1):
-            text_lines.append("    " * indent + text)
-            line_map[i] = line
-        return Generated(fn.name, "\n".join(text_lines) + "\n", line_map, self.placeholders, self.op_names)
+        text, line_map = body.render()
+        return Generated(fn.name, text, line_map, self.placeholders, self.op_names)
 
     # -- statements --------------------------------------------------------------
     def block(self, stmts, fwd, bwd, fi, bi, in_loop):

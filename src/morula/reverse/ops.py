@@ -144,12 +144,16 @@ BINARY_OPERATORS = [
     (operator.matmul, "matmul"), (operator.and_, "and"), (operator.or_, "or"), (operator.xor, "xor"),
     (operator.lshift, "lshift"), (operator.rshift, "rshift"),
 ]
-for _fn, _name in BINARY_OPERATORS:
-    OPS[_fn.__name__] = _make_binary(_fn, f"__{_name}__", f"__r{_name}__")
+def fill_operator_table(table, make_binary, make_unary):
+    """``table[name]``: the op for every binary and unary operator, made by each mode's factories
+    (``make_binary(fn, dunder, rdunder)``, ``make_unary(fn, dunder)``)."""
+    for fn, name in BINARY_OPERATORS:
+        table[fn.__name__] = make_binary(fn, f"__{name}__", f"__r{name}__")
+    for fn in (operator.neg, operator.pos, operator.invert):
+        table[fn.__name__] = make_unary(fn, f"__{fn.__name__}__")
 
-OPS["neg"] = _make_unary(operator.neg, "__neg__")
-OPS["pos"] = _make_unary(operator.pos, "__pos__")
-OPS["invert"] = _make_unary(operator.invert, "__invert__")
+
+fill_operator_table(OPS, _make_binary, _make_unary)
 
 
 def _make_inplace(ifn, fn, idunder, dunder, rdunder):

@@ -36,21 +36,32 @@ class Compiled:
 
 def compile_function(fn):
     """Compile (or fetch from the cache) the reverse-mode code of ``fn``'s code object."""
+    return compiled_once(_code_cache, fn, _compile)
+
+
+def _compile(fn):
     from . import runtime
-    # Keyed by identity: equal code objects from different files must keep their own file names.
+    core_fn, generated, prototype, cells = build_prototype(
+        fn, ReverseCodegen, HELPERS, runtime.helper_values, "_mo_op_")
+    return Compiled(prototype.__code__, generated, core_fn, cells)
+
+
+def compiled_once(cache, fn, compile_):
+    """``compile_(fn)``, built once per (code object of ``fn``, rules version) and kept in
+    ``cache``; both modes' compilers go through here. Keyed by identity: equal code objects from
+    different files must keep their own file names; the entry holds the code object alive, so
+    ids stay unique. Built under a lock, re-checked there (threads)."""
     code_object, version = fn.__code__, REGISTRY.version
     key = id(code_object)
-    cached = _code_cache.get(key)
+    cached = cache.get(key)
     if cached is not None and cached[0] is code_object and cached[1] == version:
         return cached[2]
     with _lock:
-        cached = _code_cache.get(key)
+        cached = cache.get(key)
         if cached is not None and cached[0] is code_object and cached[1] == version:
             return cached[2]
-        core_fn, generated, prototype, cells = build_prototype(
-            fn, ReverseCodegen, HELPERS, runtime.helper_values, "_mo_op_")
-        entry = Compiled(prototype.__code__, generated, core_fn, cells)
-        _code_cache[key] = (code_object, version, entry)   # holds the code object alive: ids stay unique
+        entry = compile_(fn)
+        cache[key] = (code_object, version, entry)
         return entry
 
 
