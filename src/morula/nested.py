@@ -107,12 +107,10 @@ def value_and_grad_call(f, argnums, has_aux, *args, **kwargs):
     value = None
     grads = []
     for i in nums:
-        parts = []
-        for e in _units(args[i]):
-            directions = tuple(e if j == i else None for j in range(len(args)))
-            value, t = jvp_call(f, args, directions, kwargs)
-            parts.append(t[0] if has_aux else t)
-        grads.append(_assemble(args[i], parts))
+        pushed = _along_units(f, args, i, kwargs)
+        if pushed:
+            value = pushed[-1][0]
+        grads.append(_assemble(args[i], [t[0] if has_aux else t for _, t in pushed]))
     if value is None:
         value = f(*args, **kwargs)
     g = grads[0] if single else tuple(grads)
@@ -130,15 +128,18 @@ def jacfwd_call(f, argnums, *args, **kwargs):
     """The Jacobian, ``out.shape + x.shape``, one forward pass per input element."""
     single = type(argnums) is int
     nums = (argnums,) if single else tuple(argnums)
-    result = []
-    for i in nums:
-        columns = []
-        for e in _units(args[i]):
-            directions = tuple(e if j == i else None for j in range(len(args)))
-            out, t = jvp_call(f, args, directions, kwargs)
-            columns.append(t)
-        result.append(_jacobian_from_columns(args[i], columns))
+    result = [_jacobian_from_columns(args[i], [t for _, t in _along_units(f, args, i, kwargs)])
+              for i in nums]
     return result[0] if single else tuple(result)
+
+
+def _along_units(f, args, i, kwargs):
+    """``jvp_call`` of ``f`` along each unit direction of ``args[i]``: ``[(out, tangent), ...]``."""
+    pushed = []
+    for e in _units(args[i]):
+        directions = tuple(e if j == i else None for j in range(len(args)))
+        pushed.append(jvp_call(f, args, directions, kwargs))
+    return pushed
 
 
 def _jacobian_from_columns(x, columns):
