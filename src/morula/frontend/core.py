@@ -154,6 +154,7 @@ class Function:
     first_line: int
     source: Any = field(default=None, repr=False)
     mutated_params: list = field(default_factory=list)   # [(index, name, line)] written in place
+    bound: dict = field(default_factory=dict)   # name -> object the generated code reads (inlining guards)
 
 # Ops whose forward pass changes their first argument in place, so their pullbacks must
 # always run (they restore what they overwrote) and the first argument is rebound.

@@ -31,6 +31,7 @@ class Generated:
     line_map: dict                       # generated line -> user line
     placeholders: dict                   # placeholder name -> ast node to splice in
     op_names: set = field(default_factory=set)
+    bound: dict = field(default_factory=dict)    # factory parameter -> value (see core.Function.bound)
 
 
 _SCALAR_OPS = {"add", "sub", "mul", "truediv", "neg", "pow"}
@@ -75,7 +76,8 @@ class ReverseCodegen(CodegenBase):
         self.counter = 0
         self.placeholders = {}
         self.op_names = set()
-        self.active = self._active_names(fn)
+        self.constants = _constant_names(fn)
+        self.active = self._active_names(fn) - self.constants
         self.closures = self._closures(fn.body)   # Def target -> names it captures
 
     # -- names -----------------------------------------------------------------
@@ -142,7 +144,7 @@ class ReverseCodegen(CodegenBase):
         params = ", ".join(_signature(fn.args))
         line0 = fn.first_line
         ops = tuple(f"_mo_op_{name}" for name in sorted(self.op_names))
-        top.emit(0, f"def __mo_factory__({', '.join(HELPERS + ops + tuple(fn.freevars))}):", line0)
+        top.emit(0, f"def __mo_factory__({', '.join(HELPERS + ops + tuple(fn.bound) + tuple(fn.freevars))}):", line0)
         top.emit(1, f"def {_fwd_name(fn.name)}({params}):", line0)
         if uses_tape:
             top.emit(2, "_mo_tape = []; _mo_push = _mo_tape.append", line0)
@@ -174,7 +176,7 @@ class ReverseCodegen(CodegenBase):
         body.emit(2, f"return {self.atom(ret.value)}, _mo_back", ret.line)
         body.emit(1, f"return {_fwd_name(fn.name)}", ret.line)
         text, line_map = body.render()
-        return Generated(fn.name, text, line_map, self.placeholders, self.op_names)
+        return Generated(fn.name, text, line_map, self.placeholders, self.op_names, dict(fn.bound))
 
     # -- statements --------------------------------------------------------------
     def block(self, stmts, fwd, bwd, fi, bi, in_loop):
@@ -234,6 +236,11 @@ class ReverseCodegen(CodegenBase):
             guard += f" and {s.args[0].id} != 0.0"
         return guard
 
+    def _constant(self, atom):
+        if isinstance(atom, core.Const):
+            return type(atom.value) in (int, float)
+        return atom.id in self.constants
+
     def _fast_acc(self, out, indent, atom, expr, line, negate=False):
         if not self.is_active(atom):
             return
@@ -249,8 +256,7 @@ class ReverseCodegen(CodegenBase):
         pb = self._pb(in_loop)
         a = [self.atom(x) for x in s.args]
         op = s.op
-        expr = {"add": f"{a[0]} + {a[-1]}", "sub": f"{a[0]} - {a[-1]}", "mul": f"{a[0]} * {a[-1]}",
-                "truediv": f"{a[0]} / {a[-1]}", "neg": f"-{a[0]}", "pow": f"{a[0]} ** {a[-1]}"}[op]
+        expr = _scalar_expression(op, a)
         saved = {"mul": f"({a[0]}, {a[-1]})", "truediv": f"({a[0]}, {a[-1]})",
                  "pow": f"({a[0]},)"}.get(op, "()")
         fwd.emit(fi, f"if {guard}:", s.line)
@@ -359,6 +365,12 @@ class ReverseCodegen(CodegenBase):
     def stmt_Op(self, s, fwd, bwd, fi, bi, in_loop):
         if s.op == "tuple" and s.target is not None:
             return self._tuple_display(s, fwd, bwd, fi, bi)
+        if s.op in _SCALAR_OPS and s.target is not None and all(self._constant(a) for a in s.args):
+            # arithmetic on numbers that no input reaches (h / 6.0 with h = 0.01): plain Python,
+            # nothing on the tape; the reverse only ends the target's adjoint here
+            fwd.emit(fi, f"{s.target} = {_scalar_expression(s.op, [self.atom(a) for a in s.args])}", s.line)
+            self._take(bwd, bi, s.target, s.line)
+            return
         self.op_names.add(s.op)
         guard = self._scalar_guard(s)
         if guard is not None:
@@ -598,6 +610,48 @@ class ReverseCodegen(CodegenBase):
         for name in captured:
             bwd.emit(bi + 1, f"_mo_c0 = {g}.get({name!r})", s.line)
             self.acc(bwd, bi + 1, core.Name(name), "_mo_c0", s.line)
+
+
+def _scalar_expression(op, a):
+    return {"add": f"{a[0]} + {a[-1]}", "sub": f"{a[0]} - {a[-1]}", "mul": f"{a[0]} * {a[-1]}",
+            "truediv": f"{a[0]} / {a[-1]}", "neg": f"-{a[0]}", "pow": f"{a[0]} ** {a[-1]}"}[op]
+
+
+def _constant_names(fn):
+    """Locals that only ever hold numbers computed from literals (``h = 0.01``, ``c = h / 6.0``):
+    every binding is a number literal, another such name, or arithmetic on such operands. No
+    input reaches them and Python numbers cannot be changed in place, so they need no adjoint."""
+    bindings = {}
+    for s in walk_statements(fn.body):
+        for name in _bound_by(s):
+            bindings.setdefault(name, []).append(s)
+    candidates = set(bindings) - set(fn.params) - set(fn.freevars)
+
+    def constant_atom(a):
+        return type(a.value) in (int, float) if isinstance(a, core.Const) else a.id in candidates
+
+    changed = True
+    while changed:
+        changed = False
+        for name in list(candidates):
+            for s in bindings[name]:
+                t = type(s)
+                if t is core.Assign and constant_atom(s.value):
+                    continue
+                if t is core.Op and s.op in _SCALAR_OPS and all(constant_atom(a) for a in s.args):
+                    continue
+                candidates.discard(name)
+                changed = True
+                break
+    return candidates
+
+
+def _bound_by(s):
+    target = getattr(s, "target", None)
+    names = [target] if isinstance(target, str) else []
+    if type(s) is core.Op and s.op in core.MUTATING_OPS and s.args and isinstance(s.args[0], core.Name):
+        names.append(s.args[0].id)   # rebound in place
+    return names + list(getattr(s, "targets", None) or ())
 
 
 def _default_names(args):

@@ -17,6 +17,7 @@ from ..frontend.normalize import normalize
 from ..frontend.source import function_source
 from ..rules.registry import REGISTRY
 from .codegen import HELPERS, ReverseCodegen
+from .inline import inline_calls
 
 _code_cache = {}      # id(code) -> (code, rules version, Compiled)
 _lock = threading.RLock()
@@ -42,7 +43,7 @@ def compile_function(fn):
 def _compile(fn):
     from . import runtime
     core_fn, generated, prototype, cells = build_prototype(
-        fn, ReverseCodegen, HELPERS, runtime.helper_values, "_mo_op_")
+        fn, ReverseCodegen, HELPERS, runtime.helper_values, "_mo_op_", rewrite=inline_calls)
     return Compiled(prototype.__code__, generated, core_fn, cells)
 
 
@@ -65,7 +66,7 @@ def compiled_once(cache, fn, compile_):
         return entry
 
 
-def build_prototype(fn, codegen_class, helper_names, helper_values, op_prefix):
+def build_prototype(fn, codegen_class, helper_names, helper_values, op_prefix, rewrite=None):
     """Lower ``fn`` through the shared frontend with ``codegen_class`` and build one
     instance of the generated function, its helpers bound, its user cells empty.
 
@@ -75,6 +76,8 @@ def build_prototype(fn, codegen_class, helper_names, helper_values, op_prefix):
     info = function_source(fn)
     fence.check(info.node, info.filename, info.lines)
     core_fn = normalize(info, fn)
+    if rewrite is not None:
+        core_fn.bound = rewrite(core_fn, fn)
     generated = codegen_class(core_fn).generate()
     module = _parse_with_user_lines(generated, info.filename)
     prototype, cells = instantiate(compile(module, info.filename, "exec"), fn.__globals__, generated,
@@ -90,6 +93,7 @@ def instantiate(code, globals_, generated, n_user_freevars, helper_names, helper
     helpers = helper_values(generated.op_names)
     args = ([helpers[h] for h in helper_names]
             + [helpers[f"{op_prefix}{o}"] for o in sorted(generated.op_names)]
+            + list(generated.bound.values())
             + [None] * n_user_freevars)
     prototype = namespace["__mo_factory__"](*args)
     return prototype, dict(zip(prototype.__code__.co_freevars, prototype.__closure__ or ()))

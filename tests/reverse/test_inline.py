@@ -1,0 +1,257 @@
+"""Small module-level helpers are inlined into their callers' reverse-mode code (reverse.inline);
+the inlined code must differentiate exactly like the call it replaces, and every change that
+could make the copy stale (rebinding, new code, a rule registered later) must go down the call."""
+import traceback
+
+import numpy as np
+import pytest
+
+import morula as mo
+from morula.reverse import transform
+from morula.testing import check_grads
+
+OFFSET = 0.5
+
+
+def rhs(x, y, a, b):
+    return a * x - b * x * y, b * x * y - a * y
+
+
+def integrate(a, b):
+    x, y = 1.0, 1.0
+    for _ in range(50):
+        dx, dy = rhs(x, y, a, b)
+        x, y = x + 0.01 * dx, y + 0.01 * dy
+    return x * y
+
+
+def branchy(x, n):
+    total = 0.0
+    for i in range(n):
+        if x > 0:
+            total = total + np.sin(x) * i
+        else:
+            total = total - x * x
+    while total > 10.0:
+        total = total / 2.0
+    return total + OFFSET
+
+
+def uses_branchy(x):
+    s = 0.0
+    for k in range(3):
+        s = s + branchy(x * (k + 1.0), 4)
+    return s
+
+
+def array_helper(w, v):
+    h = np.tanh(w @ v)
+    return np.sum(h ** 2) + OFFSET
+
+
+def uses_array_helper(w, v):
+    return array_helper(w, v) * array_helper(w.T, v)
+
+
+def scale(x):
+    return 2.0 * x
+
+
+def calls_scale(x):
+    return scale(x) + scale(x * x)
+
+
+def helper_reading_global(x):
+    return x * OFFSET
+
+
+def caller_shadowing_global(x):
+    OFFSET = 10.0   # a local of the caller with the name of the helper's global
+    return helper_reading_global(x) + OFFSET * x
+
+
+def with_default(x, k=3.0):
+    return k * x
+
+
+def calls_with_default(x):
+    return with_default(x) + with_default(x, 2.0)
+
+
+def writes_argument(v):
+    v[0] = v[0] * 2.0
+    return np.sum(v)
+
+
+def calls_writer(x):
+    v = x * 1.0
+    return writes_argument(v) + np.sum(v)
+
+
+def failing(x):
+    return x / np.zeros(0).sum().item() if x > 100 else x + undefined_name_in_helper  # noqa: F821
+
+
+def calls_failing(x):
+    return failing(x) * 2.0
+
+
+def _inlined(f):
+    return "_mo_inline" in mo.source(f)
+
+
+@pytest.mark.parametrize("f, args", [
+    (integrate, (1.2, 0.7)),
+    (uses_branchy, (0.3,)),
+    (uses_branchy, (-0.4,)),
+    (uses_array_helper, (np.random.default_rng(0).standard_normal((3, 3)), np.ones(3))),
+    (calls_scale, (1.5,)),
+])
+def test_inlined_helpers_differentiate_like_the_call(f, args):
+    assert _inlined(f)
+    check_grads(f, args, modes=("rev",))
+    check_grads(f, args, modes=("rev", "fwd"), order=2)
+
+
+def test_inlined_and_called_gradients_agree():
+    inlined = mo.grad(integrate, argnums=(0, 1))(1.2, 0.7)
+    global rhs
+    original = rhs
+    try:
+        rhs = lambda x, y, a, b: original(x, y, a, b)   # noqa: E731 -- a closure: called, not inlined
+        called = mo.grad(integrate, argnums=(0, 1))(1.2, 0.7)
+    finally:
+        rhs = original
+    np.testing.assert_allclose(inlined, called, rtol=1e-13)
+
+
+def test_rebinding_the_global_goes_down_the_call():
+    global scale
+    original = scale
+    assert mo.grad(calls_scale)(1.5) == pytest.approx(2.0 + 2.0 * 2 * 1.5)
+    try:
+        def scale(x):   # noqa: F811
+            return 5.0 * x
+        assert mo.grad(calls_scale)(1.5) == pytest.approx(5.0 + 5.0 * 2 * 1.5)
+    finally:
+        scale = original
+
+
+def test_replaced_code_goes_down_the_call():
+    original = scale.__code__
+    assert mo.grad(calls_scale)(1.5) == pytest.approx(8.0)
+    try:
+        scale.__code__ = (lambda x: x * x * x).__code__
+        assert mo.grad(calls_scale)(1.5) == pytest.approx(3 * 1.5 ** 2 + 6 * 1.5 ** 5)
+    finally:
+        scale.__code__ = original
+
+
+def triple(x):
+    return 3.0 * x
+
+
+def calls_triple(x):
+    return triple(x) + triple(x * x)
+
+
+def test_rule_registered_later_is_used():
+    assert _inlined(calls_triple)
+    assert mo.grad(calls_triple)(1.5) == pytest.approx(3.0 + 3.0 * 2 * 1.5)
+
+    @mo.rrule(triple)   # stays registered: only this test's helper uses it
+    def triple_rule(x):
+        return 3.0 * x, lambda g: (100.0 * g,)
+    assert not _inlined(calls_triple)
+    assert mo.grad(calls_triple)(1.5) == pytest.approx(100.0 + 100.0 * 2 * 1.5)
+
+
+def test_helper_whose_global_is_a_caller_local_is_called():
+    assert not _inlined(caller_shadowing_global)
+    assert mo.grad(caller_shadowing_global)(2.0) == pytest.approx(OFFSET + 10.0)
+
+
+def test_defaults_and_in_place_writes_stay_calls():
+    text = mo.source(calls_with_default)
+    assert "_mo_inline1 " in text and "_mo_inline2 " not in text   # only the call passing k
+    assert mo.grad(calls_with_default)(1.0) == pytest.approx(5.0)
+    assert not _inlined(calls_writer)
+    check_grads(calls_writer, (np.array([1.0, 2.0, 3.0]),))
+
+
+def test_error_in_inlined_helper_names_the_helpers_line():
+    with pytest.raises(NameError) as info:
+        mo.grad(calls_failing)(1.0)
+    frames = traceback.extract_tb(info.value.__traceback__)
+    assert any(fr.filename == __file__ and "undefined_name_in_helper" in (fr.line or "") for fr in frames)
+
+
+def test_inlining_is_compiled_once(monkeypatch):
+    mo.grad(integrate)(1.0, 1.0)
+    calls = []
+    real = transform.normalize
+    monkeypatch.setattr(transform, "normalize", lambda *a: calls.append(a) or real(*a))
+    mo.grad(integrate)(1.1, 1.0)
+    assert calls == []
+
+
+# --- numbers no input reaches (codegen._constant_names): plain Python, no adjoint ----------------
+
+def step_sizes(x, n):
+    h = 0.1
+    total = 0.0
+    for _ in range(n):
+        half = 0.5 * h
+        total = total + half * x + h ** 2 * x * x
+        h = h / 2.0 + 0.01           # rebound, still a number from literals
+    half = x * 3.0                   # now bound to a value x reaches: no longer a constant
+    return total + half * h
+
+
+def constant_then_varied_in_loop(x):
+    s = 0.0
+    for i in range(3):
+        t = x * 2.0
+        s = s + t * t
+        t = 0.5 * 4.0                # same name, a constant binding after a varied one
+        s = s + t * x
+    return s
+
+
+def test_constant_numbers_skip_the_tape_and_stay_exact():
+    text = mo.source(step_sizes)
+    assert "_t9 = h / 2.0\n" in text and "_mo_op_truediv" not in text   # plain arithmetic
+    assert "_mo_push((h," not in text and "_mo_push((0.5" not in text   # nothing taped for h
+    check_grads(step_sizes, (0.7, 4), modes=("rev", "fwd"), order=2)
+    check_grads(constant_then_varied_in_loop, (0.3,), modes=("rev", "fwd"), order=2)
+    assert mo.grad(constant_then_varied_in_loop)(0.3) == pytest.approx(3 * (8 * 0.3 + 2.0))
+
+
+# --- ``a, b = f(...)`` with ``return p, q``: bound directly, except where that would reorder ------
+
+def swap(a, b):
+    return b, a
+
+
+def pair(u):
+    return u * 2.0, u * u
+
+
+def uses_swap(x, y):
+    for _ in range(3):
+        x, y = swap(x, y)          # parallel assignment: must keep the tuple
+        x = x * 1.5 + y
+    return x * y
+
+
+def uses_pair_result_twice(x):
+    r = pair(x)
+    a, b = r
+    return a * b + r[1]
+
+
+def test_unpacked_tuple_returns():
+    assert _inlined(uses_swap) and _inlined(uses_pair_result_twice)
+    check_grads(uses_swap, (0.4, 1.3), modes=("rev", "fwd"), order=2)
+    check_grads(uses_pair_result_twice, (0.8,), modes=("rev", "fwd"), order=2)
+    assert mo.grad(uses_pair_result_twice)(0.8) == pytest.approx(6 * 0.8 ** 2 + 2 * 0.8)
