@@ -195,38 +195,6 @@ def test_inlining_is_compiled_once(monkeypatch):
     assert calls == []
 
 
-# --- numbers no input reaches (codegen._constant_names): plain Python, no adjoint ----------------
-
-def step_sizes(x, n):
-    h = 0.1
-    total = 0.0
-    for _ in range(n):
-        half = 0.5 * h
-        total = total + half * x + h ** 2 * x * x
-        h = h / 2.0 + 0.01           # rebound, still a number from literals
-    half = x * 3.0                   # now bound to a value x reaches: no longer a constant
-    return total + half * h
-
-
-def constant_then_varied_in_loop(x):
-    s = 0.0
-    for i in range(3):
-        t = x * 2.0
-        s = s + t * t
-        t = 0.5 * 4.0                # same name, a constant binding after a varied one
-        s = s + t * x
-    return s
-
-
-def test_constant_numbers_skip_the_tape_and_stay_exact():
-    text = mo.source(step_sizes)
-    assert "_t9 = h / 2.0\n" in text and "_mo_op_truediv" not in text   # plain arithmetic
-    assert "_mo_push((h," not in text and "_mo_push((0.5" not in text   # nothing taped for h
-    check_grads(step_sizes, (0.7, 4), modes=("rev", "fwd"), order=2)
-    check_grads(constant_then_varied_in_loop, (0.3,), modes=("rev", "fwd"), order=2)
-    assert mo.grad(constant_then_varied_in_loop)(0.3) == pytest.approx(3 * (8 * 0.3 + 2.0))
-
-
 # --- ``a, b = f(...)`` with ``return p, q``: bound directly, except where that would reorder ------
 
 def swap(a, b):

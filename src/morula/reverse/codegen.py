@@ -186,12 +186,109 @@ class ReverseCodegen(CodegenBase):
         statement's reverse is generated into its own emitter and prepended.
         """
         reversed_parts = []
-        for s in stmts:
+        i = 0
+        while i < len(stmts):
             part = _Emitter()
-            getattr(self, "stmt_" + type(s).__name__)(s, fwd, part, fi, bi, in_loop)
+            run = self._float_run(stmts, i)
+            if run:
+                self._run_of_floats(run, fwd, part, fi, bi, in_loop)
+                i += len(run)
+            else:
+                s = stmts[i]
+                getattr(self, "stmt_" + type(s).__name__)(s, fwd, part, fi, bi, in_loop)
+                i += 1
             reversed_parts.append(part)
         for part in reversed(reversed_parts):
             bwd.lines.extend(part.lines)
+
+    # -- runs of float arithmetic ---------------------------------------------------
+    def _run_member(self, s):
+        """'constant' (arithmetic on literal-only numbers), 'float' (inline float arithmetic with a
+        real result for real operands), or None: cannot join a run."""
+        if type(s) is not core.Op or s.target is None or s.op not in _SCALAR_OPS:
+            return None
+        if all(self._constant(a) for a in s.args):
+            return "constant"
+        if self._scalar_guard(s) is None:
+            return None
+        if s.op == "pow":
+            c = s.args[1].value
+            if not (float(c).is_integer() and c >= 1):
+                return None   # x ** 0.5 of a negative float is complex: per-op checks
+        return "float"
+
+    def _float_run(self, stmts, i):
+        """The consecutive statements from ``i`` that form one run of float arithmetic (at least
+        two float ops), or []. No op writes a name an earlier op of the run (or itself) read, so
+        the values the reverse needs can be saved once, at the end of the run."""
+        run, read, written, floats = [], set(), set(), 0
+        for s in stmts[i:]:
+            kind = self._run_member(s)
+            if kind is None:
+                break
+            names = {a.id for a in s.args if isinstance(a, core.Name)}
+            if s.target in read or s.target in names or (kind == "constant" and s.target in written):
+                break
+            read |= names
+            written.add(s.target)
+            run.append(s)
+            floats += kind == "float"
+        return run if floats >= 2 else []
+
+    def _run_of_floats(self, run, fwd, bwd, fi, bi, in_loop):
+        """One type test for the whole run: when every number entering it is a float, the ops
+        run as plain arithmetic and one tape slot holds every value their reverse needs; else
+        each op takes its own path, as outside a run."""
+        constants = [s for s in run if all(self._constant(a) for a in s.args)]
+        ops = [s for s in run if not all(self._constant(a) for a in s.args)]
+        line = ops[0].line
+        for s in constants:   # literal-only: moved ahead of the test (nothing in the run changes them)
+            fwd.emit(fi, f"{s.target} = {_scalar_expression(s.op, [self.atom(a) for a in s.args])}", s.line)
+        produced, entering, saved = set(), [], []
+        for s in ops:
+            for a in s.args:
+                if isinstance(a, core.Name) and a.id not in produced and a.id not in entering:
+                    entering.append(a.id)
+            for a in _saved_operands(s):
+                if isinstance(a, core.Name) and a.id not in saved:
+                    saved.append(a.id)
+            produced.add(s.target)
+        slot = "_mo_pb" if in_loop else self.fresh("_mo_run")
+        fwd.emit(fi, "if " + " and ".join(f"type({n}) in _mo_F" for n in entering) + ":", line)
+        for s in ops:
+            fwd.emit(fi + 1, f"{s.target} = {_scalar_expression(s.op, [self.atom(a) for a in s.args])}", s.line)
+        record = "(" + "".join(f"{n}, " for n in saved) + ")"
+        fwd.emit(fi + 1, f"_mo_push({record})" if in_loop else f"{slot} = {record}", line)
+        fwd.emit(fi, "else:", line)
+        one_by_one = _Emitter()
+        for s in ops:
+            self.op_names.add(s.op)
+            part = _Emitter()
+            self._scalar_op(s, self._scalar_guard(s), fwd, part, fi + 1, bi + 1, in_loop)
+            one_by_one.lines[:0] = part.lines
+        fwd.emit(fi + 1, "_mo_push(False)" if in_loop else f"{slot} = False", line)
+        # reverse: the slot was recorded last, so it is read first
+        self._load(bwd, bi, slot, in_loop, line)
+        bwd.emit(bi, f"if {slot} is not False:", line)
+        at = {n: f"_mo_v{k}" for k, n in enumerate(saved)}
+        if saved:
+            bwd.emit(bi + 1, f"{self._unpack(list(at.values()))} = {slot}", line)
+        body = _Emitter()
+        for s in reversed(ops):
+            g = self._take(body, bi + 1, s.target, s.line)
+            if g == "None":
+                continue
+            values = [at.get(a.id) if isinstance(a, core.Name) else self.atom(a) for a in s.args]
+            inner = _Emitter()
+            self._scalar_adjoints(inner, bi + 2, s, g, values[0], values[-1])
+            if inner.lines:
+                body.emit(bi + 1, f"if {g} is not None:", s.line)
+                body.lines.extend(inner.lines)
+        bwd.lines.extend(body.lines or [(bi + 1, "pass", line)])
+        bwd.emit(bi, "else:", line)
+        bwd.lines.extend(one_by_one.lines or [(bi + 1, "pass", line)])
+        for s in reversed(constants):
+            self._take(bwd, bi, s.target, s.line)
 
     def _pb(self, in_loop):
         return "_mo_pb" if in_loop else self.fresh("_mo_pb")
@@ -270,36 +367,42 @@ class ReverseCodegen(CodegenBase):
         g = self._take(bwd, bi, s.target, s.line)
         if g == "None":
             return
-        x, y = s.args[0], s.args[-1]
         bwd.emit(bi, f"if type({pb}) is tuple:", s.line)
         bwd.emit(bi + 1, f"if {g} is not None:", s.line)
         inner = _Emitter()
         k = bi + 2
-        if op == "add":
-            self._fast_acc(inner, k, x, g, s.line)
-            self._fast_acc(inner, k, y, g, s.line)
-        elif op == "sub":
-            self._fast_acc(inner, k, x, g, s.line)
-            self._fast_acc(inner, k, y, g, s.line, negate=True)
-        elif op == "neg":
-            self._fast_acc(inner, k, x, g, s.line, negate=True)
-        elif op == "mul":
+        if op in ("mul", "truediv"):
             inner.emit(k, f"_mo_x, _mo_y = {pb}", s.line)
-            self._fast_acc(inner, k, x, f"{g} * _mo_y", s.line)
-            self._fast_acc(inner, k, y, f"{g} * _mo_x", s.line)
-        elif op == "truediv":
-            inner.emit(k, f"_mo_x, _mo_y = {pb}", s.line)
-            self._fast_acc(inner, k, x, f"{g} / _mo_y", s.line)
-            self._fast_acc(inner, k, y, f"{g} * _mo_x / (_mo_y * _mo_y)", s.line, negate=True)
-        elif op == "pow":
-            c = y.value
-            if c != 0:
-                inner.emit(k, f"_mo_x, = {pb}", s.line)
-                term = {1: g, 2: f"{g} * 2.0 * _mo_x"}.get(c, f"{g} * {c!r} * _mo_x ** {c - 1!r}")
-                self._fast_acc(inner, k, x, term, s.line)
+        elif op == "pow" and s.args[1].value != 0:
+            inner.emit(k, f"_mo_x, = {pb}", s.line)
+        self._scalar_adjoints(inner, k, s, g, "_mo_x", "_mo_y")
         bwd.lines.extend(inner.lines or [(k, "pass", s.line)])
         bwd.emit(bi, f"elif {self._runs(g, pb)}:", s.line)
         self._general_reverse(s, bwd, bi + 1, pb, g)
+
+    def _scalar_adjoints(self, out, k, s, g, x_value, y_value):
+        """Emit the operands' adjoint updates of float op ``s`` for output adjoint ``g``, the
+        operands' forward values being ``x_value`` and ``y_value`` (saved values or literals)."""
+        x, y, op = s.args[0], s.args[-1], s.op
+        if op == "add":
+            self._fast_acc(out, k, x, g, s.line)
+            self._fast_acc(out, k, y, g, s.line)
+        elif op == "sub":
+            self._fast_acc(out, k, x, g, s.line)
+            self._fast_acc(out, k, y, g, s.line, negate=True)
+        elif op == "neg":
+            self._fast_acc(out, k, x, g, s.line, negate=True)
+        elif op == "mul":
+            self._fast_acc(out, k, x, f"{g} * {y_value}", s.line)
+            self._fast_acc(out, k, y, f"{g} * {x_value}", s.line)
+        elif op == "truediv":
+            self._fast_acc(out, k, x, f"{g} / {y_value}", s.line)
+            self._fast_acc(out, k, y, f"{g} * {x_value} / ({y_value} * {y_value})", s.line, negate=True)
+        elif op == "pow":
+            c = y.value
+            if c != 0:
+                term = {1: g, 2: f"{g} * 2.0 * {x_value}"}.get(c, f"{g} * {c!r} * {x_value} ** {c - 1!r}")
+                self._fast_acc(out, k, x, term, s.line)
 
     def _tuple_display(self, s, fwd, bwd, fi, bi):
         """``t = (a, b, ...)`` is built as written; its reverse splits the tuple's cotangent."""
@@ -615,6 +718,15 @@ class ReverseCodegen(CodegenBase):
 def _scalar_expression(op, a):
     return {"add": f"{a[0]} + {a[-1]}", "sub": f"{a[0]} - {a[-1]}", "mul": f"{a[0]} * {a[-1]}",
             "truediv": f"{a[0]} / {a[-1]}", "neg": f"-{a[0]}", "pow": f"{a[0]} ** {a[-1]}"}[op]
+
+
+def _saved_operands(s):
+    """The operands whose values the reverse of float op ``s`` reads."""
+    if s.op in ("mul", "truediv"):
+        return s.args
+    if s.op == "pow":
+        return s.args[:1]
+    return []
 
 
 def _constant_names(fn):

@@ -19,6 +19,7 @@ how to view a buffer like a given view, and how to allocate a zero buffer.
 """
 
 import functools
+import sys
 import threading
 import types
 
@@ -205,11 +206,22 @@ def total(x, local):
         return tangents.add(local, _whole_peek(x))
     hooks = _hooks[type(x)]
     root = hooks.root_of(x)
-    entry = _store().buffers.get(id(root))
+    buffers = _store().buffers
+    entry = buffers.get(id(root))
     if entry is None:
         return local
+    if x is root and local is None and _exclusive(entry[1]):
+        # nothing else refers to the buffer or shares its memory: hand it over, not a copy
+        # (the store keeps no claim on it; a second total() of the same array copies)
+        buffers[id(root)] = (root, entry[1], False)
+        return entry[1]
     s = entry[1] if x is root else _view_into(hooks, entry[1], root, x)
     return tangents.add(local, s.copy())
+
+
+def _exclusive(buffer):
+    # references: the store's entry, this function's argument, getrefcount's own argument
+    return getattr(buffer, "base", 0) is None and sys.getrefcount(buffer) <= 3
 
 
 # --------------------------------------------------------------------------- lists, dicts, objects

@@ -475,16 +475,19 @@ def _minmax_rule_for(fn, better, propagate_nan):
             dy = np.asarray(dy) if np.isscalar(dy) else dy
             real = dy.real if np.iscomplexobj(dy) else dy
             first = better(u1, u2)
-            picked1 = keep(first, real)
             ties = u1 == u2
-            if np.any(ties):
+            tied = np.any(ties)
+            picked1 = keep(first, real) if need1 or tied else None
+            if tied:
                 picked1 = picked1 + keep(ties, 0.5 * real)
+            g1 = cotangent(picked1, x1) if need1 else None
+            if not need2:   # np.maximum(h, 0.0): only h's side is computed
+                return g1, None
+            if tied:
                 picked2 = keep(np.logical_not(first), real - picked1)
             else:
                 picked2 = keep(np.logical_not(first), real)  # exact zeros, also where dy is inf/nan
-            g1 = cotangent(picked1, x1) if need1 else None
-            g2 = cotangent(picked2, x2) if need2 else None
-            return g1, g2
+            return g1, cotangent(picked2, x2)
 
         minmax_pullback.__name__ = f"{fn.__name__}_pullback"
         return y, minmax_pullback

@@ -172,9 +172,11 @@ def _root(x):
     """The array owning ``x``'s memory. A view whose elements overlap (read-only views such as
     ``np.broadcast_to``, or zero strides) is its own root: writing cotangents through it into the
     base's buffer would make the overlapping entries overwrite each other."""
+    base = x.base
+    if base is None and x.flags.c_contiguous:
+        return x   # the common case: owns its memory, laid out without overlaps
     if _overlapping(x):
         return x
-    base = x.base
     while isinstance(base, np.ndarray):
         if _overlapping(base):
             return base
