@@ -463,7 +463,11 @@ def _minmax_rule_for(fn, better, propagate_nan):
         if not (need1 or need2) or not inexact(y):
             return y, None
 
-        u1, u2 = as_operand(x1), as_operand(x2)
+        # compared as the forward pass compared them: a Python number stays a weak scalar (a
+        # float32 array against 0.1 compares in float32, with no float64 copy of the array)
+        u1 = x1 if type(x1) in (float, int) else as_operand(x1)
+        u2 = x2 if type(x2) in (float, int) else as_operand(x2)
+        scalar2 = type(x2) in (float, int) and getattr(y, "ndim", 0) > 0
 
         def minmax_pullback(dy):
             if not propagate_nan or np.isnan(y).any():
@@ -481,8 +485,11 @@ def _minmax_rule_for(fn, better, propagate_nan):
             if tied:
                 picked1 = picked1 + keep(ties, 0.5 * real)
             g1 = cotangent(picked1, x1) if need1 else None
-            if not need2:   # np.maximum(h, 0.0): only h's side is computed
+            if not need2:
                 return g1, None
+            if scalar2 and picked1 is not None and np.isfinite(real).all():
+                # np.maximum(h, 0.0): the number's cotangent is the sum of what h's side left
+                return g1, cotangent(np.sum(real) - np.sum(picked1), x2)
             if tied:
                 picked2 = keep(np.logical_not(first), real - picked1)
             else:
