@@ -299,7 +299,13 @@ class Checkpointed:
 
     def __init__(self, f):
         self.f = f
-        functools.update_wrapper(self, f)
+        # name and docs of f, not functools.update_wrapper: that also copies f.__dict__ (morula's
+        # compile caches among it), which a derivative of a derivative would then differentiate
+        for name in ("__module__", "__name__", "__qualname__", "__doc__"):
+            value = getattr(f, name, None)
+            if value is not None:
+                setattr(self, name, value)
+        self.__wrapped__ = f
 
     def __call__(self, *args, **kwargs):
         return self.f(*args, **kwargs)
@@ -321,8 +327,10 @@ class Checkpointed:
             g, needed = shadow._collect_output(out, values, g, plan)
             _, pb = _run(f, args, kwargs)
             if pb is None or not needed:
-                return (None,) * (1 + len(values))
-            return pb(g)
+                return (seed,) + (None,) * len(values)
+            cts = pb(g)
+            # the wrapper's cotangent (f's captured variables) from later calls comes in as seed
+            return (tangents.add(seed, cts[0]),) + tuple(cts[1:])
         return out, checkpoint_pullback
 
 

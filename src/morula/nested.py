@@ -219,6 +219,14 @@ def register_api_rules(api):
     substitute(api.hessian)(hessian_inside)
     substitute(api.jvp)(jvp_inside)
     substitute(api.hvp)(hvp_inside)
+    from .forward.derived import FRULES
+    FRULES[api.checkpoint] = checkpoint_frule
+
+
+def checkpoint_frule(T, args, targs, kwargs):
+    """Forward mode keeps nothing for later: ``checkpoint(f)`` is ``f`` itself (and, for an
+    outer reverse sweep over forward code, a plain closure call instead of a wrapper object)."""
+    return args[0], targs[0]
 
 
 def register_runtime_rules():

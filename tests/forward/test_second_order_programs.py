@@ -8,11 +8,7 @@ from tests.forward.test_forward_programs import ALL
 
 # Known gaps of reverse over forward (loud errors, or -- marked "wrong" -- results that differ);
 # docs/guide.md "Known problems" lists them.
-KNOWN_REVERSE_OVER_FORWARD = {
-    "test_adversarial::lambda_reads_a_variable_rebound_after_it": "wrong: a closure reading a "
-    "variable rebound after its def",
-    "test_programs::checkpoint_of_a_closure": "error",
-}
+KNOWN_REVERSE_OVER_FORWARD = {}
 
 
 @pytest.mark.parametrize("name", sorted(ALL))

@@ -145,6 +145,12 @@ def checkpointed_closure(a, x):
     return np.sum(mo.checkpoint(inner)(x))
 
 
+def checkpointed_closure_called_twice(a, x):
+    import morula as mo
+    c = mo.checkpoint(lambda v: np.sin(a * v))     # a's cotangent arrives from both calls
+    return np.sum(c(x) * c(x * 2.0))
+
+
 class WithRuledMethod:
     def __init__(self, v):
         self.v = v

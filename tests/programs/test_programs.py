@@ -57,6 +57,7 @@ CASES = {
     "lru_cache_decorated_helper": (F.uses_lru_cache, (1.7,)),
     "defaults_from_enclosing_variables": (F.default_from_enclosing, (1.3,)),
     "checkpoint_of_a_closure": (F.checkpointed_closure, (2.0, np.array([0.1, 0.2]))),
+    "checkpointed_closure_called_twice": (F.checkpointed_closure_called_twice, (0.7, np.array([0.3, -0.2, 0.5]))),
     # containers
     "tuple_in_out": (K.tuple_in_out, ((1.5, 2.0),)),
     "list_methods": (lambda x: K.list_building(x, 4), (1.3,)),
