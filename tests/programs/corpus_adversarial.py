@@ -459,3 +459,48 @@ def dict_copied_then_original_loses_the_key(x):
     d.pop("e")
     del d["f"]
     return d2["e"] * d2["f"]
+
+
+# --- closures read their variables when they run (late binding) ---------------------------------
+
+def closures_made_in_a_loop_called_after_it(x):
+    fs = []
+    for i in range(3):
+        a = x * (i + 1.0)
+        fs.append(lambda t: t * a)        # every closure reads the last a (3x) when called
+    return sum(g(2.0) for g in fs)
+
+
+def closure_called_in_its_iteration_and_after(x):
+    total = 0.0
+    keep = None
+    for i in range(3):
+        a = x * (i + 1.0)
+        f = lambda t: t * a * a           # noqa: E731
+        total = total + _apply(f, x)      # this iteration's a
+        keep = f
+    a = a + x                             # rebound after the loop: keep() reads this one
+    return total + keep(1.0)
+
+
+def _apply(f, v):
+    return f(v)
+
+
+def _scaler_rebinding_its_parameter(k):
+    scale = lambda v: v * k               # noqa: E731
+    k = k * k                             # the returned closure reads k squared
+    return scale
+
+
+def returned_closure_reads_the_rebound_parameter(x):
+    f = _scaler_rebinding_its_parameter(x)
+    return f(3.0) + f(x)
+
+
+def nested_closures_over_a_rebound_variable(x):
+    a = x
+    outer = lambda t: (lambda u: u * a)(t) + a     # noqa: E731
+    first = outer(x)
+    a = a * x
+    return first + outer(2.0)

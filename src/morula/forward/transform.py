@@ -69,6 +69,9 @@ def _like(fn, code, freevars, helper_cells):
     out = types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, closure)
     if fn.__kwdefaults__:
         out.__kwdefaults__ = dict(fn.__kwdefaults__)
+    cells = fn.__dict__.get("__morula_cells__")
+    if cells is not None:   # the same cells: an outer reverse sweep keeps their cotangents there
+        out.__morula_cells__ = cells
     return out
 
 

@@ -21,7 +21,7 @@ from ..frontend import core
 
 HELPERS = ("_mo_items", "_mo_take", "_mo_F", "_mo_Shadow", "_mo_unpacked", "_mo_call", "_mo_callk", "_mo_callv", "_mo_callg", "_mo_callgk", "_mo_callgv",
            "_mo_meth", "_mo_methk", "_mo_methv", "_mo_methg", "_mo_methgk", "_mo_methgv",
-           "_mo_iter", "_mo_add")
+           "_mo_iter", "_mo_add", "_mo_watch", "_mo_flush")
 
 
 @dataclass
@@ -79,6 +79,11 @@ class ReverseCodegen(CodegenBase):
         self.constants = _constant_names(fn)
         self.active = self._active_names(fn) - self.constants
         self.closures = self._closures(fn.body)   # Def target -> names it captures
+        # variables of this frame that closures made here read: Python closures read a variable's
+        # cell when they run, so the cotangent of each call (however the closure got there) is
+        # kept on the cell and goes to the binding the call saw (flushed where it is rebound)
+        self.watched = {n for s in walk_statements(fn.body) if type(s) is core.Def
+                        for n in s.captured if n in self.active and n not in fn.freevars}
 
     # -- names -----------------------------------------------------------------
     def _active_names(self, fn):
@@ -148,6 +153,8 @@ class ReverseCodegen(CodegenBase):
         top.emit(1, f"def {_fwd_name(fn.name)}({params}):", line0)
         if uses_tape:
             top.emit(2, "_mo_tape = []; _mo_push = _mo_tape.append", line0)
+        for name in sorted(self.watched):
+            top.emit(2, f"_mo_cell_{name} = None", line0)
         body = _Emitter()
         body.lines = top.lines + fwd.lines
         # backward
@@ -169,6 +176,8 @@ class ReverseCodegen(CodegenBase):
             # **kwargs is a dict Python builds for this call: its shadow cotangent goes back here
             kw = fn.args.kwarg.arg
             body.emit(3, f"_d_{kw} = _mo_take({kw}, _d_{kw})", ret.line)
+        for p in fn.params:
+            self._flush(body, 3, p, ret.line)
         param_cts = "".join(f"_d_{p}, " for p in fn.params)
         closure = "{" + ", ".join(f"{n!r}: _d_{n}" for n in fn.freevars if n in self.active) + "}" \
             if any(n in self.active for n in fn.freevars) else "None"
@@ -305,8 +314,15 @@ class ReverseCodegen(CodegenBase):
         """Emit ``_mo_g = adjoint(target); adjoint(target) = None``; returns the name holding it."""
         if target is None or target not in self.active:
             return "None"
+        self._flush(bwd, indent, target, line)
         bwd.emit(indent, f"_mo_g = _d_{target}; _d_{target} = None", line)
         return "_mo_g"
+
+    def _flush(self, bwd, indent, name, line):
+        """At the reverse of a binding of ``name``: the cotangents of closure calls that read
+        this binding (kept on the variable's cell) join its adjoint."""
+        if name in self.watched:
+            bwd.emit(indent, f"if _mo_cell_{name} is not None: _d_{name} = _mo_flush(_mo_cell_{name}, _d_{name})", line)
 
     def _unpack(self, names):
         return ", ".join(names) + ("," if len(names) == 1 else "")
@@ -595,6 +611,8 @@ class ReverseCodegen(CodegenBase):
         self._record(fwd, fi, saved, in_loop, s.line)
         fwd.emit(fi, f"{', '.join(s.targets)}, = {saved}", s.line)
         self._load(bwd, bi, saved, in_loop, s.line)
+        for t in s.targets:
+            self._flush(bwd, bi, t, s.line)
         adjoints = [f"_d_{t}" if t in self.active else "None" for t in s.targets]
         if not self.is_active(s.value) or all(a == "None" for a in adjoints):
             for a in adjoints:
@@ -610,6 +628,7 @@ class ReverseCodegen(CodegenBase):
     def stmt_Native(self, s, fwd, bwd, fi, bi, in_loop):
         fwd.emit(fi, f"{s.target} = {self.placeholder(s.expr, 'expr', s.line)}", s.line)
         if s.target in self.active:
+            self._flush(bwd, bi, s.target, s.line)
             bwd.emit(bi, f"_d_{s.target} = None", s.line)
 
     def stmt_Passthrough(self, s, fwd, bwd, fi, bi, in_loop):
@@ -650,6 +669,7 @@ class ReverseCodegen(CodegenBase):
         bwd.emit(bi, f"for _mo_k{k} in range({n} - 1, -1, -1):", s.line)
         bwd.lines.extend(body_b.lines or [(bi + 1, "pass", s.line)])
         if track:
+            self._flush(bwd, bi + 1, s.target, s.line)
             bwd.emit(bi + 1, f"{dseq}[_mo_k{k}] = _d_{s.target}; _d_{s.target} = None", s.line)
             if self.is_active(s.iter):
                 bwd.emit(bi, f"if {pbseq} is not None:", s.line)
@@ -683,6 +703,9 @@ class ReverseCodegen(CodegenBase):
             fwd.emit(fi, f"{s.target} = {self.placeholder(s.node, 'expr')}", s.line)
         else:
             fwd.emit(fi, self.placeholder(s.node, "stmt"), s.line)
+        cells = [n for n in s.captured if n in self.watched]
+        if cells:
+            fwd.emit(fi, f"{self._unpack([f'_mo_cell_{n}' for n in cells])} = _mo_watch({s.target}, {tuple(cells)!r})", s.line)
         g = self._take(bwd, bi, s.target, s.line)
         captured = [n for n in s.captured if n in self.active]
         defaults = [(p, d) for p, d in _default_names(s.node.args) if d in self.active]

@@ -493,8 +493,12 @@ def _call_python(f, args, kwargs, seed=None, self_seeded=False):
 
     defaulted = _defaulted_params(f, layout, nargs, names) if (f.__defaults__ or f.__kwdefaults__) else ()
 
+    watched = f.__dict__.get("__morula_cells__")
+
     def function_pullback(g, param_seeds=None):
         pcts, ccts = back(g, param_seeds)
+        if watched is not None and ccts:
+            ccts = _to_cells(f, ccts, watched)
         if defaulted:
             # cotangents of default values: part of the function's own cotangent
             extra = {f"__default__{p}": pcts[i] for p, i in defaulted if pcts[i] is not None}
@@ -507,6 +511,48 @@ def _call_python(f, args, kwargs, seed=None, self_seeded=False):
 
 
 _UNREADABLE = {}   # id(code) -> (code, rules version, error): library code morula cannot transform
+
+
+# --------------------------------------------------------------------------- closure cells
+# A closure reads its variables' cells when it runs, not when it was made: a closure made in a
+# loop and called after the loop reads the last binding. So the cotangents of a call of a closure
+# made by differentiated code go to the cells (kept in the shadow like a one-slot container);
+# the defining frame's reverse takes them where it rebinds the variable (``codegen._flush``), i.e.
+# into the binding that the call read.
+
+def watch_cells(fn, names):
+    """At a ``def``/``lambda`` in generated code: mark ``fn``'s cells for ``names`` (variables of
+    the defining frame) and return them, one per name (None where ``fn`` does not read it)."""
+    freevars = fn.__code__.co_freevars
+    closure = fn.__closure__ or ()
+    cells = tuple(closure[freevars.index(n)] if n in freevars else None for n in names)
+    fn.__morula_cells__ = tuple(c for c in cells if c is not None)
+    return cells
+
+
+def flush_cell(cell, d):
+    """``d`` plus the cotangents that calls left on ``cell`` (taken: they are accounted for)."""
+    g = _shadow.item_take(cell, 0)
+    if g is None:
+        return d
+    return g if d is None else _add(d, g)
+
+
+def _to_cells(f, ccts, watched):
+    """Move the cotangents of ``f``'s watched cells out of its closure cotangent ``ccts``."""
+    freevars = f.__code__.co_freevars
+    closure = f.__closure__ or ()
+    rest = {}
+    for name, ct in ccts.items():
+        if ct is not None and name in freevars:
+            cell = closure[freevars.index(name)]
+            if any(cell is w for w in watched):
+                _shadow.item_deposit(cell, 0, ct)
+                continue
+        rest[name] = ct
+    # never None: the closure's cotangent must still travel back to where it was made, so that
+    # the pullbacks on the way (the defining call's, which takes the cells) run
+    return rest
 
 
 def _run_unreadable(f, args, kwargs, error):
@@ -1061,6 +1107,7 @@ def helper_values(op_names):
         "_mo_methg": methg, "_mo_methgk": methgk, "_mo_methgv": methgv,
         "_mo_iter": iterate, "_mo_add": _add, "_mo_unpacked": unpacked, "_mo_Shadow": ShadowPullback,
         "_mo_F": FAST_FLOATS, "_mo_take": _take_shadow, "_mo_items": tangents._items,
+        "_mo_watch": watch_cells, "_mo_flush": flush_cell,
     }
     for name in op_names:
         values[f"_mo_op_{name}"] = ops.OPS[name]
