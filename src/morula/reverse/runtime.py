@@ -1135,6 +1135,9 @@ def record_redo(action):
 _KEEP_BATCH = object()
 
 
+SWEEP_CONTEXTS = []   # factories of context managers every backward sweep runs in (set by rules)
+
+
 class backward_scope:
     """Context for one top-level backward sweep: collects and then replays redo actions.
     ``batch``: the sweep pulls back that many cotangents at once (``tangents.BATCH``); by default
@@ -1144,6 +1147,9 @@ class backward_scope:
         self.batch = batch
 
     def __enter__(self):
+        self.contexts = [make() for make in SWEEP_CONTEXTS]
+        for context in self.contexts:
+            context.__enter__()
         stack = getattr(_mutation_state, "stack", None)
         if stack is None:
             stack = _mutation_state.stack = []
@@ -1162,6 +1168,8 @@ class backward_scope:
         finally:
             tangents.BATCH.size = self.outer_batch
             _shadow.end()
+            for context in reversed(self.contexts):
+                context.__exit__(None, None, None)
         return False
 
 

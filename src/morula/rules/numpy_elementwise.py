@@ -36,6 +36,7 @@ from morula.rules.numpy_vspace import (
     nan_safe_product,
     numpy_method_rule,
     numpy_rule,
+    quiet,
     real_part,
     keep,
 )
@@ -67,7 +68,7 @@ def elementwise(fn, derivative, name=None):
         u = as_operand(x)
 
         def elementwise_pullback(dy):
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            with quiet():
                 d = conj(derivative(u, y))
             return (cotangent(nan_safe_product(dy, d), x),)
 
@@ -94,7 +95,7 @@ def binary_elementwise(fn, dx, dy, name=None):
         u1, u2 = as_operand(x1), as_operand(x2)
 
         def binary_pullback(g):
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            with quiet():
                 d1 = conj(dx(u1, u2, y)) if need1 else None
                 d2 = conj(dy(u1, u2, y)) if need2 else None
             g1 = cotangent(nan_safe_product(g, d1), x1) if need1 else None
@@ -211,7 +212,7 @@ def divide_rule(x1, x2, *out, **kwargs):
     u2 = as_operand(x2)
 
     def divide_pullback(dy):
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        with quiet():
             g1 = nan_safe(dy / conj(u2), dy)
             d2 = nan_safe(-g1 * conj(y), dy) if inexact(x2) else None
         d1 = cotangent(g1, x1) if inexact(x1) else None
@@ -253,7 +254,7 @@ def _power_rule_for(power, name):
         u1, u2 = as_operand(x1), as_operand(x2)
 
         def power_pullback(dy):
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            with quiet():
                 d1 = conj(_power_dbase(u1, u2, y, power)) if need1 else None
                 d2 = conj(_power_dexp(u1, u2, y)) if need2 else None
             g1 = cotangent(nan_safe_product(dy, d1), x1) if need1 else None

@@ -23,7 +23,10 @@ In: nothing (importing registers NumPy's ``ndarray`` and ``generic`` with
   ``np.where(x > 0, np.sqrt(x), 0)`` has gradient 0, not NaN, at ``x <= 0``);
   costs one ``isfinite`` pass, and a ``where`` only when something is not finite;
 - ``as_array``, ``zeros_cotangent``, ``real_if_real``, ``expand_reduced``:
-  small helpers shared by the reduction, shape and signal rules.
+  small helpers shared by the reduction, shape and signal rules;
+- ``quiet()``: the floating-point error state pullbacks compute in (no warnings for
+  division by zero, overflow, invalid values): set once per backward sweep, so inside one
+  it costs nothing.
 
 Other array libraries (Dask, CuPy: anything with ``__array_function__``, a
 ``dtype`` and a ``shape``) are registered as tangent spaces too, after NumPy's
@@ -34,7 +37,9 @@ CuPy and Dask arrays.
 """
 
 import cmath
+import contextlib
 import functools
+import threading
 
 import numpy as np
 
@@ -328,6 +333,44 @@ def normalize_axes(axis, ndim):
     return tuple(sorted(out))
 
 
+# -- floating-point error state of pullbacks ------------------------------------------------
+
+_sweep = threading.local()
+_NOTHING = contextlib.nullcontext()
+
+
+def quiet():
+    """``np.errstate(divide=, invalid=, over="ignore")`` -- or nothing, inside a backward sweep,
+    which entered it once for all its pullbacks (``np.errstate`` costs more than a small
+    array operation)."""
+    if getattr(_sweep, "quiet", False):
+        return _NOTHING
+    return np.errstate(divide="ignore", invalid="ignore", over="ignore")
+
+
+class _QuietSweep:
+    """Entered by every backward sweep (``runtime.SWEEP_CONTEXTS``)."""
+
+    def __enter__(self):
+        self.outer = getattr(_sweep, "quiet", False)
+        self.state = np.errstate(divide="ignore", invalid="ignore", over="ignore")
+        self.state.__enter__()
+        _sweep.quiet = True
+
+    def __exit__(self, *exc):
+        _sweep.quiet = self.outer
+        self.state.__exit__(*exc)
+
+
+def _register_quiet_sweeps():
+    from ..reverse import runtime
+    if _QuietSweep not in runtime.SWEEP_CONTEXTS:
+        runtime.SWEEP_CONTEXTS.append(_QuietSweep)
+
+
+_register_quiet_sweeps()
+
+
 # -- NaN safety ------------------------------------------------------------------------------
 
 _NUMPY_VALUES = (np.ndarray, np.generic)
@@ -367,7 +410,7 @@ def nan_safe(g, dy):
 
 def nan_safe_product(dy, d):
     """``dy * d`` with ``0 * (inf or nan) := 0`` (see ``nan_safe``)."""
-    with np.errstate(invalid="ignore", over="ignore"):
+    with quiet():
         g = dy * d
     return nan_safe(g, dy)
 
