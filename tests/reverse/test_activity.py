@@ -131,3 +131,33 @@ def test_writes_make_an_argument_active_again():
 
     mo.grad(g, argnums=1)(X.copy(), W.copy())
     assert seen == [True, False]
+
+
+GLOBAL_MATRIX = RNG.standard_normal((5, 5))
+
+
+def reads_a_global_matrix(x):
+    return np.sum(np.tanh(GLOBAL_MATRIX @ x) ** 2) + x @ x
+
+
+def test_global_matrices_of_a_function_passed_as_an_argument_are_inactive(monkeypatch):
+    # mo.hvp / mo.hessian differentiate a wrapper that receives f as an argument: the arrays f
+    # reads by global name (like those in its closure) need no cotangent -- a full-size outer
+    # product per product with them, before this was taken into account
+    from morula.rules import numpy_linalg
+    wanted_for_matrix = []
+    real = numpy_linalg._matmul_cotangents
+
+    def spy(dy, a, b, need_a=True, need_b=True):
+        if a is GLOBAL_MATRIX:
+            wanted_for_matrix.append(need_a)
+        return real(dy, a, b, need_a, need_b)
+    monkeypatch.setattr(numpy_linalg, "_matmul_cotangents", spy)
+    x, v = RNG.standard_normal(5), RNG.standard_normal(5)
+    hv = mo.hvp(reads_a_global_matrix, (x,), (v,))
+    assert wanted_for_matrix and not any(wanted_for_matrix)
+    eps = 1e-6
+    g = mo.grad(reads_a_global_matrix)
+    np.testing.assert_allclose(hv, (g(x + eps * v) - g(x - eps * v)) / (2 * eps), rtol=1e-6, atol=1e-8)
+    H = mo.hessian(reads_a_global_matrix)(x)
+    np.testing.assert_allclose(H @ v, hv, rtol=1e-10, atol=1e-12)

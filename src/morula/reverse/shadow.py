@@ -439,14 +439,8 @@ class inactive_scope:
                 _own_arrays(a, candidates, 0)
         for v in (self.kwargs or {}).values():
             _own_arrays(v, candidates, 0)
-        f = self.function
-        if type(f) is _FunctionType:
-            _own_arrays(f, candidates, 0)
-            globals_ = f.__globals__
-            for name in f.__code__.co_names:
-                v = globals_.get(name)
-                if type(v) in ARRAY_TYPES:
-                    _own_arrays(v, candidates, 0)
+        if type(self.function) is _FunctionType:
+            _own_arrays(self.function, candidates, 0)
         _state.inactive = {id(c) for c in candidates if id(c) not in needed} if complete else set()
         return self
 
@@ -456,8 +450,9 @@ class inactive_scope:
 
 
 def _own_arrays(value, found, depth):
-    """Arrays in ``value`` (through lists, tuples, dicts, and the cells of closures and partials
-    passed as arguments: a function's constant matrix) that own their memory."""
+    """Arrays in ``value`` (through lists, tuples, dicts, and the cells and named globals of
+    functions and partials passed as arguments: a function's constant matrix) that own their
+    memory."""
     t = type(value)
     if t in ARRAY_TYPES:
         if getattr(value, "base", None) is None:
@@ -472,6 +467,11 @@ def _own_arrays(value, found, depth):
             except ValueError:   # an empty cell
                 continue
             _own_arrays(contents, found, depth + 1)
+        globals_ = value.__globals__
+        for name in value.__code__.co_names:   # the module-level arrays it reads by name
+            v = globals_.get(name)
+            if type(v) in ARRAY_TYPES and getattr(v, "base", None) is None:
+                found.append(v)
     elif depth < 4 and t is _partial:
         _own_arrays(value.func, found, depth + 1)
         _own_arrays(value.args, found, depth + 1)
