@@ -223,3 +223,44 @@ def test_unpacked_tuple_returns():
     check_grads(uses_swap, (0.4, 1.3), modes=("rev", "fwd"), order=2)
     check_grads(uses_pair_result_twice, (0.8,), modes=("rev", "fwd"), order=2)
     assert mo.grad(uses_pair_result_twice)(0.8) == pytest.approx(6 * 0.8 ** 2 + 2 * 0.8)
+
+
+# --- callees with control flow of their own ------------------------------------------------------
+
+def first_above(xs, limit):
+    for v in xs:
+        if v > limit:
+            return v * 2.0          # an early return inside a loop (exit flags, renamed apart)
+    return limit
+
+
+def halve_until_small(v):
+    steps = 0
+    while v > 1.0:
+        v = v / 2.0                 # rebinds its parameter: copied, not substituted
+        steps += 1
+        if steps > 50:
+            break
+    return v + steps * 0.0
+
+
+def checked(v):
+    if not isinstance(v, float) and len(np.shape(v)) > 1:
+        raise ValueError("unreachable for these inputs")
+    print("checked", v > 0)
+    return v * v
+
+
+def uses_control_flow_helpers(x, y):
+    total = 0.0
+    for k in range(3):
+        total = total + first_above([x, y, x * y], 0.5 + k * 0.3)
+        total = total + halve_until_small(x * 7.0 + k)
+    return total + checked(total)
+
+
+def test_callees_with_loops_early_returns_and_passthrough(capsys):
+    assert _inlined(uses_control_flow_helpers)
+    check_grads(uses_control_flow_helpers, (0.9, 1.3), modes=("rev", "fwd"), order=2)
+    check_grads(uses_control_flow_helpers, (0.2, 0.4), modes=("rev", "fwd"))
+    assert "checked True" in capsys.readouterr().out
