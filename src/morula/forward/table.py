@@ -22,7 +22,11 @@ ARRAY_MEMORY = {}   # array type -> adapter (root_id, zeros, view, assign, setit
 
 class TangentTable:
     def __init__(self):
-        self.buffers = {}    # id(root) -> (tangent buffer, an array of that root)
+        # id(root) -> (tangent buffer, an array of that root, owned): a buffer that is not owned
+        # is a tangent the table was given (a seed, a rule's fresh result) and is copied before
+        # the first in-place write, so writes never reach the caller's array
+        self.buffers = {}
+        self.adopted = set()   # ids of the arrays adopted as buffers (each adopted at most once)
         self.objects = {}    # id(obj) -> (obj, tangent container)
         self.closures = {}   # id(function) -> (function, getter of its captured variables' tangents)
 
@@ -49,7 +53,12 @@ class TangentTable:
             buf = memory.zeros(x)
             if buf is None:
                 return None
-            entry = (buf, x)   # x keeps its root alive: ids stay unique while the table lives
+            entry = (buf, x, True)   # x keeps its root alive: ids stay unique while the table lives
+            self.buffers[key] = entry
+        elif not entry[2]:   # an adopted tangent: copied before it is written
+            buf = memory.zeros(entry[1])
+            memory.assign(buf, entry[0])
+            entry = (buf, entry[1], True)
             self.buffers[key] = entry
         return memory.view(entry[0], x)
 
@@ -57,6 +66,14 @@ class TangentTable:
         """Record ``tangent`` as the tangent of array ``x`` (a fresh result or an input)."""
         if tangent is None:
             return
+        key = memory.root_id(x)
+        if key == id(x) and key not in self.buffers and id(tangent) not in self.adopted:
+            adoptable = getattr(memory, "adoptable", None)
+            if adoptable is not None and adoptable(x, tangent):
+                # no zero buffer and copy: the tangent itself, laid out like x, becomes the buffer
+                self.buffers[key] = (tangent, x, False)
+                self.adopted.add(id(tangent))
+                return
         target = self.array_for_write(x, memory)
         if target is not None:
             memory.assign(target, tangent)

@@ -84,6 +84,13 @@ class NumpyMemory:
         return np.ndarray(x.shape, x.dtype, buffer=flat, offset=offset, strides=x.strides)
 
     @staticmethod
+    def adoptable(x, tangent):
+        """Can ``tangent`` serve as the tangent buffer of ``x`` (a root) as it is: an array that
+        owns its memory, with ``x``'s float dtype and layout."""
+        return (type(tangent) is np.ndarray and tangent.base is None and tangent.shape == x.shape
+                and tangent.dtype == x.dtype and x.dtype.kind in "fc" and tangent.strides == x.strides)
+
+    @staticmethod
     def zeros_like(x):
         return np.zeros(np.shape(x), x.dtype if x.dtype.kind in "fc" else np.float64)
 
