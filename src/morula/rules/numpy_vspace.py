@@ -95,6 +95,8 @@ def wanted(x):
 def inexact(x):
     """True when ``x`` (number, array, or nested list/tuple) holds a float or complex value."""
     t = type(x)
+    if t is np.ndarray:
+        return x.dtype.kind in "fc"
     if t is float or t is complex:
         return True
     dtype = getattr(x, "dtype", None)
@@ -119,8 +121,13 @@ def as_operand(x):
 
 
 def is_complex(a):
-    if type(a) is complex:
+    t = type(a)
+    if t is np.ndarray:
+        return a.dtype.kind == "c"
+    if t is complex:
         return True
+    if t is float:
+        return False
     dtype = getattr(a, "dtype", None)
     return dtype is not None and getattr(dtype, "kind", None) == "c"
 
