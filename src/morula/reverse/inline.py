@@ -30,6 +30,7 @@ import threading
 import types
 
 from ..frontend import core
+from .codegen import walk_statements
 
 MAX_STATEMENTS = 60          # larger callees stay calls (code size, compile time)
 _ALLOWED = (core.Op, core.Call, core.Method, core.Assign, core.Unpack, core.Native, core.If, core.For,
@@ -136,7 +137,7 @@ def _only_unpacked(target, unpack, caller_body):
     """Is the call's result ``target`` read by ``unpack`` and by nothing else in the caller?"""
     if target is None or unpack.value != core.Name(target):
         return False
-    return sum(1 for s in _walk(caller_body) if target in _read_names([s], nested=False)) == 1
+    return sum(1 for s in walk_statements(caller_body) if target in _read_names([s], nested=False)) == 1
 
 
 def _returned_tuple(statements, ret, unpack):
@@ -201,7 +202,7 @@ def _simple_body(core_fn):
     if core_fn.freevars or core_fn.mutated_params:
         return False
     body = core_fn.body
-    statements = list(_walk(body[:-1]))
+    statements = list(walk_statements(body[:-1]))
     if len(statements) > MAX_STATEMENTS or any(type(s) is core.Return for s in statements):
         return False
     for s in statements:
@@ -228,16 +229,9 @@ def _plain_expression(node):
     return True
 
 
-def _walk(stmts):
-    for s in stmts:
-        yield s
-        for block in ("body", "orelse"):
-            yield from _walk(getattr(s, block, None) or [])
-
-
 def _bound_names(stmts):
     names = set()
-    for s in _walk(stmts):
+    for s in walk_statements(stmts):
         target = getattr(s, "target", None)
         if isinstance(target, str):
             names.add(target)
@@ -255,7 +249,7 @@ def _read_names(stmts, nested=True):
         elif isinstance(value, (list, tuple)):
             for v in value:
                 atoms(v)
-    for s in (_walk(stmts) if nested else stmts):
+    for s in (walk_statements(stmts) if nested else stmts):
         for field in ("args", "kwargs") + _ATOM_FIELDS:
             atoms(getattr(s, field, None))
         for field in _AST_FIELDS:
