@@ -89,3 +89,37 @@ def test_float_runs_with_numpy_scalars_and_mixed_types():
         got = mo.grad(run_outside_loop)(a, b)
         want = mo.jvp(run_outside_loop, (float(a), float(b)), (1.0, 0.0))[1]
         assert float(got) == pytest.approx(want, rel=1e-5)
+
+
+class _Scaled:
+    def __init__(self, v):
+        self.v = v
+
+    def __enter__(self):
+        return self.v
+
+    def __exit__(self, *exc):
+        return False
+
+
+def name_rebound_by_a_with_statement(x):
+    h = 0.5                        # a literal ...
+    with _Scaled(x * x) as h:      # ... then a value x reaches: not a constant
+        pass
+    return h * x
+
+
+def test_names_bound_by_with_are_not_constants():
+    # h is not a literal-only number (codegen._bound_by sees the `as` target) ...
+    from morula.frontend.normalize import normalize
+    from morula.frontend.source import function_source
+    from morula.reverse.codegen import _constant_names
+    core_fn = normalize(function_source(name_rebound_by_a_with_statement), name_rebound_by_a_with_statement)
+    assert "h" not in _constant_names(core_fn)
+
+
+@pytest.mark.xfail(strict=True, reason="known problem (guide): a value bound by `with ... as` is a "
+                                       "constant")
+def test_value_bound_by_with_is_differentiated():
+    # ... but the value a context manager hands out is not differentiated (docs/guide.md)
+    assert mo.grad(name_rebound_by_a_with_statement)(0.7) == pytest.approx(3 * 0.7 ** 2)

@@ -782,10 +782,14 @@ def _constant_names(fn):
 
 
 def _bound_by(s):
+    """Every name statement ``s`` binds or changes (not those of its nested blocks)."""
     target = getattr(s, "target", None)
     names = [target] if isinstance(target, str) else []
     if type(s) is core.Op and s.op in core.MUTATING_OPS and s.args and isinstance(s.args[0], core.Name):
         names.append(s.args[0].id)   # rebound in place
+    kept = s.items if type(s) is core.With else [s.stmt] if type(s) is core.Passthrough else ()
+    for node in kept:   # `with ... as name`, an import, ...: bound by Python as written
+        names += [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
     return names + list(getattr(s, "targets", None) or ())
 
 
