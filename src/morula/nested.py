@@ -48,7 +48,7 @@ def _seed(T, x, t):
         return T.container(x)
     memory = ARRAY_MEMORY.get(tx)
     if memory is not None:
-        T.set_array(x, t, memory)
+        T.set_array(x, t, memory, True)
         return T.array(x, memory)
     return t
 
@@ -63,7 +63,7 @@ def _extract(T, out, tout):
         return 0.0   # a NumPy scalar with a zero tangent
     memory = ARRAY_MEMORY.get(t)
     if memory is not None:
-        tv = T.array(out, memory)
+        tv = T.array_to_return(out, memory)
         return memory.zeros_like(out) if tv is None else tv
     if t is tuple or t is list:
         items = fr._items(T.container(out) if t is list else tout, len(out))

@@ -63,3 +63,11 @@ def test_adopted_buffer_is_copied_on_first_write():
     T2 = TangentTable()
     T2.set_array(view, np.ones(2), NumpyMemory)          # a view: copied into a root buffer
     assert T2.array(x, NumpyMemory).tolist() == [0.0, 1.0, 1.0]
+
+
+def test_returned_tangents_never_alias_the_seed():
+    v, x = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    for f in (lambda a: a, lambda a: a[1:], lambda a: a.reshape(2, 1)):
+        _, t = mo.jvp(f, (x,), (v,))
+        assert not np.shares_memory(t, v)
+        np.testing.assert_array_equal(t.ravel(), v[-t.size:])

@@ -179,7 +179,7 @@ def seed(T, x, tx):
         return tuple(seed(T, v, c) for v, c in zip(x, items))
     memory = ARRAY_MEMORY.get(t)
     if memory is not None:
-        T.set_array(x, tx, memory)
+        T.set_array(x, tx, memory, borrowed=True)
         return T.array(x, memory)
     if _is_object(x):
         fields = tx.fields if isinstance(tx, _tangents.ObjectCotangent) else dict(tx)
@@ -194,7 +194,7 @@ def extract(T, out, tout):
         t = type(x)
         memory = ARRAY_MEMORY.get(t)
         if memory is not None:
-            return T.array(x, memory)
+            return T.array_to_return(x, memory)
         if t is list or t is dict:
             return T.container(x)
         if _is_object(x) and t not in _IMMUTABLE and not isinstance(x, tuple):

@@ -27,6 +27,7 @@ class TangentTable:
         # the first in-place write, so writes never reach the caller's array
         self.buffers = {}
         self.adopted = set()   # ids of the arrays adopted as buffers (each adopted at most once)
+        self.borrowed = set()  # ids of adopted arrays that belong to the caller (seed tangents)
         self.objects = {}    # id(obj) -> (obj, tangent container)
         self.closures = {}   # id(function) -> (function, getter of its captured variables' tangents)
 
@@ -40,6 +41,17 @@ class TangentTable:
         if entry is None:
             return None
         return memory.view(entry[0], x)
+
+    def array_to_return(self, x, memory):
+        """``array`` for a tangent handed back to the caller: never (a view of) an array the
+        caller handed in (``jvp(lambda x: x, ...)`` returns a copy of the seed)."""
+        entry = self.buffers.get(memory.root_id(x))
+        if entry is None:
+            return None
+        tangent = memory.view(entry[0], x)
+        if id(entry[0]) in self.borrowed:
+            tangent = memory.copy(tangent)
+        return tangent
 
     def has_array(self, x, memory):
         return memory.root_id(x) in self.buffers
@@ -62,8 +74,9 @@ class TangentTable:
             self.buffers[key] = entry
         return memory.view(entry[0], x)
 
-    def set_array(self, x, tangent, memory):
-        """Record ``tangent`` as the tangent of array ``x`` (a fresh result or an input)."""
+    def set_array(self, x, tangent, memory, borrowed=False):
+        """Record ``tangent`` as the tangent of array ``x`` (a fresh result or an input;
+        ``borrowed``: the caller's own array, a seed)."""
         if tangent is None:
             return
         key = memory.root_id(x)
@@ -73,6 +86,8 @@ class TangentTable:
                 # no zero buffer and copy: the tangent itself, laid out like x, becomes the buffer
                 self.buffers[key] = (tangent, x, False)
                 self.adopted.add(id(tangent))
+                if borrowed:
+                    self.borrowed.add(id(tangent))
                 return
         target = self.array_for_write(x, memory)
         if target is not None:

@@ -102,6 +102,8 @@ class _State:
         self.count += 1
         k = self.count
         renames = {n: f"_i{k}_{n}" for n in own}
+        if set(renames.values()) & self.caller_names:
+            return None, False
         rebound = _bound_names(callee_core.body)
         body = []
         for p, a in zip(callee_core.params, call.args):

@@ -91,6 +91,10 @@ class NumpyMemory:
                 and tangent.dtype == x.dtype and x.dtype.kind in "fc" and tangent.strides == x.strides)
 
     @staticmethod
+    def copy(x):
+        return x.copy()
+
+    @staticmethod
     def zeros_like(x):
         return np.zeros(np.shape(x), x.dtype if x.dtype.kind in "fc" else np.float64)
 
