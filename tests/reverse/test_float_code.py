@@ -44,7 +44,14 @@ def test_constant_numbers_skip_the_tape_and_stay_exact():
 # --- runs of float ops --------------------------------------------------------------------------
 
 def run_outside_loop(a, b):
-    t = a * b - a / b + 2 * a ** 3
+    t = a * b - a / b + 2 * a ** 3   # outside loops: per-operation code (no run is formed)
+    return t * t - (-b) ** 2
+
+
+def runs_in_a_loop(a, b, n):
+    t = 0.0
+    for _ in range(n):
+        t = a * b - a / b + 2 * a ** 3 + t * 0.5
     return t * t - (-b) ** 2
 
 
@@ -58,9 +65,11 @@ def run_in_loop(a, b, n):
 
 
 def run_with_rebinding(a, b):
-    x = a * b
-    x = x * x + a        # writes a name the run read: the run ends before it
-    y = x * b - a
+    y = 0.0
+    for _ in range(2):
+        x = a * b + y
+        x = x * x + a        # writes a name the run read: the run ends before it
+        y = x * b - a
     return y * x
 
 
@@ -74,20 +83,22 @@ def run_with_int_and_array_inputs(a, k, w):
 
 @pytest.mark.parametrize("f, args", [
     (run_outside_loop, (0.7, 1.3)),
+    (runs_in_a_loop, (0.7, 1.3, 3)),
     (run_in_loop, (0.4, 0.9, 5)),
     (run_with_rebinding, (0.8, -1.1)),
     (run_with_int_and_array_inputs, (0.6, 4, np.array([0.5, -1.0, 2.0]))),
 ])
 def test_float_runs(f, args):
-    assert "is not False:" in mo.source(f)   # a run was formed
+    formed = "is not False:" in mo.source(f, file=None)
+    assert formed == (f is not run_outside_loop)   # runs only inside loops
     check_grads(f, args, modes=("rev", "fwd"), order=2)
 
 
 def test_float_runs_with_numpy_scalars_and_mixed_types():
     # np.float64 is a float for the run's test; np.float32 and ints send it op by op
     for a, b in ((np.float64(0.7), 1.3), (np.float32(0.7), 1.3), (0.7, 2)):
-        got = mo.grad(run_outside_loop)(a, b)
-        want = mo.jvp(run_outside_loop, (float(a), float(b)), (1.0, 0.0))[1]
+        got = mo.grad(runs_in_a_loop)(a, b, 3)
+        want = mo.jvp(runs_in_a_loop, (float(a), float(b), 3), (1.0, 0.0, None))[1]
         assert float(got) == pytest.approx(want, rel=1e-5)
 
 

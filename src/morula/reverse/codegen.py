@@ -198,7 +198,8 @@ class ReverseCodegen(CodegenBase):
         i = 0
         while i < len(stmts):
             part = _Emitter()
-            run = self._float_run(stmts, i)
+            # runs pay off where code repeats; elsewhere they would only double the code to compile
+            run = self._float_run(stmts, i) if in_loop else None
             if run:
                 self._run_of_floats(run, fwd, part, fi, bi, in_loop)
                 i += len(run)
