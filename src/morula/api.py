@@ -48,7 +48,7 @@ def _run(f, args, kwargs, differentiated=None):
     if differentiated is not None:
         with shadow.inactive_scope(args, differentiated, kwargs, f):
             return _run(f, args, kwargs)
-    with runtime.gc_paused():
+    with runtime.gc_paused(), shadow.sweep():
         if kwargs:
             names = tuple(kwargs)
             return runtime.callk(f, names, *args, *kwargs.values())

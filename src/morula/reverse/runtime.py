@@ -1147,7 +1147,7 @@ class backward_scope:
         self.batch = batch
 
     def __enter__(self):
-        self.contexts = [make() for make in SWEEP_CONTEXTS]
+        self.contexts = [_shadow.sweep()] + [make() for make in SWEEP_CONTEXTS]
         for context in self.contexts:
             context.__enter__()
         stack = getattr(_mutation_state, "stack", None)

@@ -397,6 +397,51 @@ def is_inactive(x):
     return id(x) in getattr(_state, "inactive", _NO_INACTIVE)
 
 
+# The float and complex literals of generated code (``np.maximum(h, 0.0)``, ``x ** 2.0``): a value
+# that *is* one of these objects came from the literal, so no input reaches it and rules need not
+# compute its cotangent (a full-size product and sum against an array operand). Generated code is
+# compiled by morula, so its constants are objects of its own (Python shares no float objects
+# between compilations); they are kept alive here, so their ids are never reused.
+_LITERAL_IDS = set()
+_LITERALS_KEPT = []
+
+
+def register_literals(code):
+    """Record the float/complex constants of ``code`` and of the code objects nested in it."""
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        for k in c.co_consts:
+            t = type(k)
+            if t is float or t is complex:
+                if id(k) not in _LITERAL_IDS:
+                    _LITERALS_KEPT.append(k)
+                    _LITERAL_IDS.add(id(k))
+            elif t is types.CodeType:
+                stack.append(k)
+
+
+def is_literal(x):
+    """Is ``x`` (a number) a literal of generated code, in a sweep no other sweep encloses?
+
+    Inside an enclosing sweep (``mo.grad`` called by code the outer sweep runs as it is, or by a
+    pullback) a literal of the outer code may be the very value the inner call differentiates
+    with respect to; there nothing counts as a literal."""
+    return id(x) in _LITERAL_IDS and getattr(_state, "depth", 0) == 1
+
+
+class sweep:
+    """Counts the forward and backward sweeps running in this thread (see ``is_literal``)."""
+
+    def __enter__(self):
+        _state.depth = getattr(_state, "depth", 0) + 1
+        return self
+
+    def __exit__(self, *exc):
+        _state.depth -= 1
+        return False
+
+
 # Counts in-place writes of the forward pass (any object, any thread). A call during which it
 # moved must have its pullback run even without a cotangent: the write's undo and its shadow
 # bookkeeping are in there, however deep in the callee they happened (``map(put, ...)`` where

@@ -16,6 +16,7 @@ from ..frontend import fence
 from ..frontend.normalize import normalize
 from ..frontend.source import function_source
 from ..rules.registry import REGISTRY
+from . import shadow
 from .codegen import HELPERS, ReverseCodegen
 from .inline import inline_calls
 
@@ -44,6 +45,7 @@ def _compile(fn):
     from . import runtime
     core_fn, generated, prototype, cells = build_prototype(
         fn, ReverseCodegen, HELPERS, runtime.helper_values, "_mo_op_", rewrite=inline_calls)
+    shadow.register_literals(prototype.__code__)
     return Compiled(prototype.__code__, generated, core_fn, cells)
 
 

@@ -37,6 +37,7 @@ from morula.rules.numpy_vspace import (
     numpy_method_rule,
     numpy_rule,
     quiet,
+    scalar_wanted,
     real_part,
     keep,
 )
@@ -88,7 +89,7 @@ def binary_elementwise(fn, dx, dy, name=None):
     def binary_rule(x1, x2, *out, **kwargs):
         check_ufunc_kwargs(name, out, kwargs)
         y = fn(x1, x2, **kwargs)
-        need1, need2 = inexact(x1), inexact(x2)
+        need1, need2 = scalar_wanted(x1), scalar_wanted(x2)
         if not (need1 or need2) or not inexact(y):
             return y, None
 
@@ -247,7 +248,7 @@ def _power_rule_for(power, name):
     def power_rule(x1, x2, *out, **kwargs):
         check_ufunc_kwargs(name, out, kwargs)
         y = power(x1, x2, **kwargs)
-        need1, need2 = inexact(x1), inexact(x2)
+        need1, need2 = scalar_wanted(x1), scalar_wanted(x2)
         if not (need1 or need2) or not inexact(y):
             return y, None
 
@@ -460,7 +461,7 @@ def _minmax_rule_for(fn, better, propagate_nan):
     def minmax_rule(x1, x2, *out, **kwargs):
         check_ufunc_kwargs(name, out, kwargs)
         y = fn(x1, x2, **kwargs)
-        need1, need2 = inexact(x1), inexact(x2)
+        need1, need2 = scalar_wanted(x1), scalar_wanted(x2)
         if not (need1 or need2) or not inexact(y):
             return y, None
 

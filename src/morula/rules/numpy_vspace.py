@@ -44,7 +44,7 @@ import threading
 import numpy as np
 
 from morula.errors import UnsupportedOperationError
-from morula.reverse.shadow import is_inactive, pullback_wrapper
+from morula.reverse.shadow import is_inactive, is_literal, pullback_wrapper
 from morula.rules.registry import REGISTRY
 from morula.tangents import BATCH, CannotBatch, batch_of, is_inexact, match_dtype, register_vspace, unbroadcast
 
@@ -90,6 +90,16 @@ def wanted(x):
     values, nor for an array argument nobody asks the gradient of (``shadow.is_inactive``).
     Decide it in the forward rule: a later in-place write makes ``x`` wanted again."""
     return inexact(x) and not is_inactive(x)
+
+
+def scalar_wanted(x):
+    """``inexact(x)``, except for a number literal of generated code (``np.maximum(h, 0.0)``,
+    ``x ** 2.0``): no input reaches it, so its cotangent -- a reduction over the whole array
+    operand -- is not computed."""
+    t = type(x)
+    if t is float or t is complex:
+        return not is_literal(x)
+    return inexact(x)
 
 
 def inexact(x):

@@ -32,6 +32,13 @@ def _conj(x):
     return x
 
 
+def _literal(x):
+    """A number literal of generated code (no input reaches it: its cotangent against an
+    array operand, a full reduction, is not computed)."""
+    t = type(x)
+    return (t is float or t is complex) and shadow.is_literal(x)
+
+
 def _add_scalar_pullback(g):
     return g, g
 
@@ -49,8 +56,10 @@ def add_rule(a, b):
     if ta is tuple or ta is list or ta is str:
         return out, _concat_pullback(a, b)
 
+    keep_a, keep_b = not _literal(a), not _literal(b)
+
     def add_pullback(g):
-        return unbroadcast(g, a), unbroadcast(g, b)
+        return (unbroadcast(g, a) if keep_a else None), (unbroadcast(g, b) if keep_b else None)
     return out, add_pullback
 
 
@@ -71,8 +80,10 @@ def sub_rule(a, b):
     if type(a) is float and type(b) is float:
         return out, _sub_scalar_pullback
 
+    keep_a, keep_b = not _literal(a), not _literal(b)
+
     def sub_pullback(g):
-        return unbroadcast(g, a), unbroadcast(-g, b)
+        return (unbroadcast(g, a) if keep_a else None), (unbroadcast(-g, b) if keep_b else None)
     return out, sub_pullback
 
 
@@ -87,10 +98,12 @@ def mul_rule(a, b):
     if ta in (list, tuple, str) or tb in (list, tuple, str):
         return out, _repeat_pullback(a, b)
 
+    keep_a, keep_b = not _literal(a), not _literal(b)
+
     def mul_pullback(g):
         with _quiet():
-            return (unbroadcast(_nan_safe(g * _conj(b), g), a),
-                    unbroadcast(_nan_safe(g * _conj(a), g), b))
+            return (unbroadcast(_nan_safe(g * _conj(b), g), a) if keep_a else None,
+                    unbroadcast(_nan_safe(g * _conj(a), g), b) if keep_b else None)
     return out, mul_pullback
 
 
@@ -120,10 +133,13 @@ def truediv_rule(a, b):
             return gb, -gb * out
         return out, scalar_div_pullback
 
+    keep_a, keep_b = not _literal(a), not _literal(b)
+
     def truediv_pullback(g):
         with _quiet():
             gb = _nan_safe(g / _conj(b), g)
-            return unbroadcast(gb, a), unbroadcast(_nan_safe(-gb * _conj(out), g), b)
+            return (unbroadcast(gb, a) if keep_a else None,
+                    unbroadcast(_nan_safe(-gb * _conj(out), g), b) if keep_b else None)
     return out, truediv_pullback
 
 
@@ -179,11 +195,13 @@ def pow_rule(a, b, *modulo):
             return da, db
         return out, scalar_pow_pullback
 
+    keep_b = tb is not int and not _literal(b)   # x ** 2.0: no log of x for the exponent
+
     def pow_pullback(g):
         import numpy as np
         with _quiet():
             da = unbroadcast(_nan_safe(g * _conj(b * a ** (b - 1) if not _is_zero_int(b) else 0 * a), g), a)
-            if tb is int:
+            if not keep_b:
                 return da, None
             base = a + 0 * b
             safe = np.where(base > 0, base, 1) if np.isrealobj(base) else base
