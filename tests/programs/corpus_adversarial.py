@@ -504,3 +504,149 @@ def nested_closures_over_a_rebound_variable(x):
     first = outer(x)
     a = a * x
     return first + outer(2.0)
+
+
+# --- inlined helpers next to mutation, views, containers, closures --------------------------------
+
+_G = np.array([0.5, -1.0, 2.0])
+
+def view_of(a):
+    return a[1:]
+
+def scale_row(a, k):
+    return a * k
+
+def caller_mutates_returned_view(x):
+    buf = x * 1.0
+    v = view_of(buf)          # inlined: returns a view of buf
+    v[0] = v[0] * 3.0         # writes through the view into buf
+    return np.sum(buf ** 2)
+
+def caller_mutates_after_inlined_use(x):
+    b = x * 2.0
+    s = scale_row(b, 3.0)     # inlined
+    b[0] = 10.0               # caller writes into b after the inlined read
+    return np.sum(s * b)
+
+def helper_reads_global(a):
+    return a * _G
+
+def uses_global_helper(x):
+    return np.sum(helper_reads_global(x) ** 2)
+
+def pair(a, b):
+    return a + b, a * b
+
+def swap_loop(x, y):
+    for _ in range(3):
+        x, y = pair(y, x)
+    return x * y
+
+def maybe_none(a, flag):
+    if flag:
+        return a * 2.0
+    return None
+
+def handles_none(x):
+    r = maybe_none(x, False)
+    s = maybe_none(x, True)
+    return s if r is None else r
+
+def list_helper(lst):
+    return lst[0] * lst[1]
+
+def mutates_list_after(x):
+    lst = [x, x * 2.0]
+    p = list_helper(lst)
+    lst[0] = 5.0
+    return p + lst[0] * x
+
+def helper_with_closure_arg(f, v):
+    return f(v) * 2.0
+
+def passes_closure(x):
+    a = x * 3.0
+    g = lambda t: t * a
+    r = helper_with_closure_arg(g, x)
+    a = a + 1.0
+    return r + g(1.0)
+
+def nested_helper_calls(x):
+    return pair(*pair(x, x * 0.5))[1]
+
+def array_and_float_mix(x, k):
+    acc = 0.0
+    for i in range(3):
+        acc = acc + np.sum(scale_row(x, k * i))
+        k = k * 0.9 + 0.1
+    return acc
+
+
+# --- closure cells: several closures, loops, recursion, returned closures --------------------------
+
+def shared_cell_alternating(x):
+    a = x
+    f = lambda t: t * a
+    g = lambda t: t + a * a
+    s = f(1.0) + g(0.0)
+    a = a * x
+    s = s + f(2.0)
+    a = a + 1.0
+    return s + g(1.0) * f(1.0)
+
+def closure_over_array_mutated(x):
+    w = x * 1.0
+    f = lambda t: np.sum(w * t)
+    r = f(1.0)
+    w[0] = w[0] * 5.0        # in-place write: f reads the same (mutated) array
+    return r + f(2.0)
+
+def nested_loops_late(x):
+    fs = []
+    for i in range(2):
+        for j in range(2):
+            a = x * (i + 1.0) + j
+            fs.append(lambda t: t * a)
+        b = a * 2.0
+    return sum(f(1.0) for f in fs) + b
+
+def _make_adder(k):
+    add = lambda v: v + k * k
+    k = k * 3.0
+    return add
+
+def returned_closures(x):
+    f = _make_adder(x)
+    g = _make_adder(x * 2.0)
+    return f(1.0) * g(x)
+
+def recursive_closure(x):
+    a = x
+    def power(n):
+        if n == 0:
+            return 1.0
+        return a * power(n - 1)
+    p = power(3)
+    a = a * 2.0
+    return p + power(2)
+
+def closure_in_comprehension(x):
+    scales = [x * k for k in (1.0, 2.0, 3.0)]
+    fs = [lambda t, s=s: t * s for s in scales]
+    a = x
+    h = lambda t: t * a
+    a = x * x
+    return sum(f(h(1.0)) for f in fs)
+
+def closure_chain(x):
+    a = x
+    f = lambda t: t * a
+    g = lambda t: f(t) + a
+    a = a * 3.0
+    return g(2.0)
+
+def closure_param_rebound(x, y):
+    f = lambda t: t * x * y
+    x = x + y
+    y = y * 2.0
+    return f(1.0)
