@@ -264,3 +264,26 @@ def test_callees_with_loops_early_returns_and_passthrough(capsys):
     check_grads(uses_control_flow_helpers, (0.9, 1.3), modes=("rev", "fwd"), order=2)
     check_grads(uses_control_flow_helpers, (0.2, 0.4), modes=("rev", "fwd"))
     assert "checked True" in capsys.readouterr().out
+
+
+# --- forward mode inlines the same way ------------------------------------------------------------
+
+def quadruple(x):
+    return 4.0 * x
+
+
+def calls_quadruple(x):
+    return quadruple(x) * quadruple(x + 1.0)
+
+
+def test_forward_mode_inlines_and_honours_forward_rules():
+    assert "_mo_inline" in mo.source(integrate, mode="forward", file=None)
+    out, t = mo.jvp(integrate, (1.2, 0.7), (1.0, 0.0))
+    assert t == pytest.approx(mo.grad(integrate)(1.2, 0.7), rel=1e-12)
+    assert mo.jvp(calls_quadruple, (1.0,), (1.0,))[1] == pytest.approx(4 * 8 + 4 * 4)   # q' q(x+1) + q q'
+
+    @mo.frule(quadruple)   # stays registered: only this test's helper uses it
+    def quadruple_frule(primals, tangents):
+        return 4.0 * primals[0], 100.0 * tangents[0]
+    assert "_mo_inline" not in mo.source(calls_quadruple, mode="forward", file=None)
+    assert mo.jvp(calls_quadruple, (1.0,), (1.0,))[1] == pytest.approx(100.0 * 8 + 4 * 100.0)

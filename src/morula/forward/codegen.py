@@ -86,7 +86,7 @@ class ForwardCodegen(CodegenBase):
         line0 = fn.first_line
         ops = tuple(f"__MOFO__op_{name}" for name in sorted(self._ops(fn.body)))
         self.op_names = set(self._ops(fn.body))
-        body.emit(0, f"def __mo_factory__({', '.join(HELPERS + ops + tuple(fn.freevars))}):", line0)
+        body.emit(0, f"def __mo_factory__({', '.join(HELPERS + ops + tuple(fn.bound) + tuple(fn.freevars))}):", line0)
         params = ", ".join(["__MOFO__T", "__MOFO__tp", "__MOFO__tcl"] + _signature(fn.args))
         body.emit(1, f"def {_jvp_name(fn.name)}({params}):", line0)
         others = sorted(self.names - set(fn.params) - set(fn.freevars))
@@ -108,7 +108,7 @@ class ForwardCodegen(CodegenBase):
         body.emit(1, f"return {_jvp_name(fn.name)}", ret.line)
         text, line_map = body.render()
         text = _level_names(text, self.names | set(fn.freevars))
-        return Generated(fn.name, text, line_map, self.placeholders, self.op_names)
+        return Generated(fn.name, text, line_map, self.placeholders, self.op_names, dict(fn.bound))
 
     def _ops(self, stmts, found=None):
         found = set() if found is None else found

@@ -170,8 +170,9 @@ def _inlinable_function(f, caller_fn, nargs):
         return False
     if any(key in f.__dict__ for key in _MARKERS) or getattr(f, "__wrapped__", None) is not None:
         return False   # nondiff wrappers, derivative functions, decorated functions: keep the call
+    from ..forward.derived import FRULES
     from .runtime import _lookup
-    return _lookup(f) is None
+    return _lookup(f) is None and FRULES.get(f) is None
 
 
 def _callee_core(f):
