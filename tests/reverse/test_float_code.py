@@ -129,8 +129,46 @@ def test_names_bound_by_with_are_not_constants():
     assert "h" not in _constant_names(core_fn)
 
 
-@pytest.mark.xfail(strict=True, reason="known problem (guide): a value bound by `with ... as` is a "
-                                       "constant")
 def test_value_bound_by_with_is_differentiated():
-    # ... but the value a context manager hands out is not differentiated (docs/guide.md)
+    # ... and the value the context manager hands out is differentiated (normalize.entered)
     assert mo.grad(name_rebound_by_a_with_statement)(0.7) == pytest.approx(3 * 0.7 ** 2)
+    assert mo.jvp(name_rebound_by_a_with_statement, (0.7,), (1.0,))[1] == pytest.approx(3 * 0.7 ** 2)
+
+
+class _Recording:
+    def __init__(self, v, log, suppress=False):
+        self.v, self.log, self.suppress = v, log, suppress
+
+    def __enter__(self):
+        self.log.append("enter")
+        return self.v * 2.0
+
+    def __exit__(self, kind, value, traceback):
+        self.log.append(("exit", kind))
+        return self.suppress
+
+
+def with_exception_inside(x, log, suppress):
+    y = x * 1.0
+    with _Recording(x, log, suppress) as h:
+        y = h * x
+        if x > 0:
+            raise ValueError("inside the block")
+    return y
+
+
+def test_with_keeps_python_semantics():
+    log = []
+    with pytest.raises(ValueError):
+        mo.grad(with_exception_inside)(0.5, log, False)
+    assert log == ["enter", ("exit", ValueError)]      # entered once, exited with the exception
+    log.clear()
+    # suppressed by __exit__ (y = h * x = 2 x^2 was computed before the raise): reverse mode
+    # refuses a block that ended part-way; forward mode follows it
+    with pytest.raises(mo.errors.UnsupportedOperationError, match="suppressed an exception"):
+        mo.grad(with_exception_inside)(0.5, log, True)
+    assert log == ["enter", ("exit", ValueError)]
+    assert mo.jvp(lambda x: with_exception_inside(x, [], True), (0.5,), (1.0,))[1] == pytest.approx(4 * 0.5)
+    log.clear()
+    assert mo.grad(with_exception_inside)(-0.5, log, False) == pytest.approx(4 * -0.5)
+    assert log == ["enter", ("exit", None)]

@@ -204,7 +204,10 @@ class Normalizer:
         elif kind is ast.For:
             self.for_loop(s, out, line)
         elif kind is ast.With:
-            out.append(core.With(s.items, self.block(s.body), line))
+            items = s.items
+            if len(items) == 1 and isinstance(items[0].optional_vars, ast.Name):
+                items = self.entered(items[0], out, line)
+            out.append(core.With(items, self.block(s.body), line))
             for item in s.items:
                 if item.optional_vars is not None:
                     self.locals |= _assigned_names([item.optional_vars])
@@ -225,6 +228,27 @@ class Normalizer:
 
     def test(self, e):
         return self._super_fix(e)
+
+    def entered(self, item, out, line):
+        """``with make(x) as h:`` -> ``m = make(x); h = m.__enter__(); with Entered(m):``, so
+        that the manager and the value it hands out are differentiated like any other values;
+        ``Entered(m)`` only calls ``m.__exit__`` when the block ends (exceptions included)."""
+        manager = self.expr(item.context_expr, out)
+        if not isinstance(manager, core.Name):
+            return [item]
+        if manager.id not in self.temps:
+            keep = self.tmp("cm")
+            out.append(core.Assign(keep, manager, line))
+            manager = core.Name(keep)
+        out.append(core.Method(item.optional_vars.id, manager, "__enter__", [], [], line, True))
+        at = dict(lineno=line, col_offset=0, end_lineno=line, end_col_offset=0)
+        wrapper = ast.Call(
+            func=ast.Attribute(value=ast.Call(func=ast.Name("__import__", ast.Load(), **at),
+                                              args=[ast.Constant("morula.frontend.normalize", **at)],
+                                              keywords=[ast.keyword("fromlist", ast.List([ast.Constant("Entered", **at)], ast.Load(), **at), **at)], **at),
+                               attr="Entered", ctx=ast.Load(), **at),
+            args=[ast.Name(manager.id, ast.Load(), **at)], keywords=[], **at)
+        return [ast.withitem(context_expr=wrapper, optional_vars=None)]
 
     def expr_stmt(self, s, out, line):
         value = s.value
@@ -727,3 +751,20 @@ def _as_store(target):
     if isinstance(node, (ast.Tuple, ast.List)):
         node.elts = [_as_store(e) for e in node.elts]
     return node
+
+
+class Entered:
+    """The ``with`` statement of a manager whose ``__enter__`` already ran (see
+    ``Normalizer.entered``): leaving the block calls the manager's ``__exit__``, with the
+    exception if there is one, and suppresses it when that says so."""
+
+    __slots__ = ("manager",)
+
+    def __init__(self, manager):
+        self.manager = manager
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, kind, value, traceback):
+        return type(self.manager).__exit__(self.manager, kind, value, traceback)

@@ -35,6 +35,10 @@ class Generated:
 
 
 _SCALAR_OPS = {"add", "sub", "mul", "truediv", "neg", "pow"}
+_SUPPRESSED = ("the context manager of this `with` suppressed an exception, so the block stopped "
+               "part-way; reverse mode cannot differentiate a block that ended early. Let the "
+               "exception propagate (or test for its cause before the block), or use forward mode "
+               "(mo.jvp / mo.jacfwd), which follows the block as it ran.")
 
 
 class _Emitter:
@@ -693,11 +697,18 @@ class ReverseCodegen(CodegenBase):
         bwd.lines.extend(body_b.lines or [(bi + 1, "pass", s.line)])
 
     def stmt_With(self, s, fwd, bwd, fi, bi, in_loop):
+        # a manager that suppresses an exception ends the block part-way, past statements whose
+        # reverse the sweep would still run: refused, loudly (forward mode follows it as it is)
+        done = self.fresh("_mo_w")
+        fwd.emit(fi, f"{done} = False", s.line)
         with_node = ast.With(items=s.items, body=[ast.Pass()])
         fwd.emit(fi, f"with {self.placeholder(with_node, 'with')}:", s.line)
         body_f = _Emitter()
         self.block(s.body, body_f, bwd, fi + 1, bi, in_loop)
-        fwd.lines.extend(body_f.lines or [(fi + 1, "pass", s.line)])
+        fwd.lines.extend(body_f.lines)
+        fwd.emit(fi + 1, f"{done} = True", s.line)
+        fwd.emit(fi, f"if not {done}: raise __import__('morula.errors', fromlist=['errors'])"
+                     f".UnsupportedOperationError({_SUPPRESSED!r})", s.line)
 
     def stmt_Def(self, s, fwd, bwd, fi, bi, in_loop):
         if isinstance(s.node, ast.Lambda):
