@@ -2,6 +2,9 @@
 reaches are plain Python with no adjoint, and runs of float ops share one type test and one tape
 slot, falling back op by op when any number entering the run is not a float. Each case must give
 the same derivatives as finite differences and as forward mode, in loops and outside them."""
+import contextlib
+import threading
+
 import numpy as np
 import pytest
 
@@ -172,3 +175,41 @@ def test_with_keeps_python_semantics():
     log.clear()
     assert mo.grad(with_exception_inside)(-0.5, log, False) == pytest.approx(4 * -0.5)
     assert log == ["enter", ("exit", None)]
+
+
+@contextlib.contextmanager
+def _scaled(v):
+    yield v * 3.0
+
+
+@contextlib.contextmanager
+def _quiet_block():
+    yield
+
+
+_LOCK = threading.Lock()
+
+
+def library_and_generator_managers(x, path):
+    with open(path) as fh:            # a library manager: runs as written
+        k = float(fh.read())
+    with _LOCK as got:                # C manager handing out a bool
+        y = x * k if got else x
+    with _quiet_block():              # generator manager, no value
+        y = y * x
+    return y
+
+
+def generator_manager_handing_out_a_derivative(x):
+    with _scaled(x) as s:             # cannot be differentiated: refused, not made a constant
+        y = s * x
+    return y
+
+
+def test_other_managers_run_as_written(tmp_path):
+    path = tmp_path / "k.txt"
+    path.write_text("2.5")
+    assert mo.grad(library_and_generator_managers)(0.7, str(path)) == pytest.approx(2 * 2.5 * 0.7)
+    assert not _LOCK.locked()
+    with pytest.raises(mo.errors.UnsupportedOperationError, match="contextmanager generator"):
+        mo.grad(generator_manager_handing_out_a_derivative)(0.7)

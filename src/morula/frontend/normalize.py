@@ -230,25 +230,51 @@ class Normalizer:
         return self._super_fix(e)
 
     def entered(self, item, out, line):
-        """``with make(x) as h:`` -> ``m = make(x); h = m.__enter__(); with Entered(m):``, so
-        that the manager and the value it hands out are differentiated like any other values;
-        ``Entered(m)`` only calls ``m.__exit__`` when the block ends (exceptions included)."""
-        manager = self.expr(item.context_expr, out)
-        if not isinstance(manager, core.Name):
-            return [item]
-        if manager.id not in self.temps:
-            keep = self.tmp("cm")
-            out.append(core.Assign(keep, manager, line))
-            manager = core.Name(keep)
-        out.append(core.Method(item.optional_vars.id, manager, "__enter__", [], [], line, True))
+        """``with make(x) as h:`` where ``make`` is the user's own class with its own
+        ``__enter__``: ``m = make(x); h = m.__enter__()`` are differentiated, then
+        ``with Entered(m):``, whose end calls ``m.__exit__`` (``frontend.entered``). Any other
+        manager (files, locks, library classes, ``contextlib.contextmanager`` generators) runs as
+        written, as before -- and if the value it hands out holds floats while the expression
+        reads local floats, that value is refused rather than silently made a constant."""
         at = dict(lineno=line, col_offset=0, end_lineno=line, end_col_offset=0)
-        wrapper = ast.Call(
-            func=ast.Attribute(value=ast.Call(func=ast.Name("__import__", ast.Load(), **at),
-                                              args=[ast.Constant("morula.frontend.normalize", **at)],
-                                              keywords=[ast.keyword("fromlist", ast.List([ast.Constant("Entered", **at)], ast.Load(), **at), **at)], **at),
-                               attr="Entered", ctx=ast.Load(), **at),
-            args=[ast.Name(manager.id, ast.Load(), **at)], keywords=[], **at)
-        return [ast.withitem(context_expr=wrapper, optional_vars=None)]
+
+        def helper(name, *args):
+            module = ast.Call(func=ast.Name("__import__", ast.Load(), **at),
+                              args=[ast.Constant("morula.frontend.entered", **at)],
+                              keywords=[ast.keyword("fromlist", ast.List([ast.Constant(name, **at)], ast.Load(), **at), **at)],
+                              **at)
+            return ast.Call(func=ast.Attribute(value=module, attr=name, ctx=ast.Load(), **at),
+                            args=list(args), keywords=[], **at)
+
+        def located(node):
+            node = _copy(node)
+            for n in ast.walk(node):
+                if "lineno" in n._attributes and not hasattr(n, "lineno"):
+                    n.lineno, n.col_offset, n.end_lineno, n.end_col_offset = line, 0, line, 0
+            return node
+        ctx, target = item.context_expr, item.optional_vars.id
+        manager = self.tmp("cm")
+        sources = sorted({n.id for n in ast.walk(ctx) if isinstance(n, ast.Name)
+                          and (n.id in self.locals or n.id in self.freevars) and n.id != target})
+        read_as_written = [
+            core.Native(manager, located(ctx), line),
+            core.Native(target, helper("plain_enter", ast.Name(manager, ast.Load(), **at),
+                                       ast.Tuple([ast.Name(n, ast.Load(), **at) for n in sources],
+                                                 ast.Load(), **at)), line)]
+        if isinstance(ctx, ast.Call) and _is_dotted_name(ctx.func) and not any(
+                isinstance(a, ast.Starred) for a in ctx.args) and all(k.arg for k in ctx.keywords):
+            differentiated = []
+            made = self.expr(ctx, differentiated)
+            if isinstance(made, core.Name):
+                differentiated.append(core.Assign(manager, made, line))
+                differentiated.append(core.Method(target, core.Name(manager), "__enter__", [], [], line, True))
+                out.append(core.If(helper("user_manager_class", located(ctx.func)),
+                                   differentiated, read_as_written, line))
+                return [ast.withitem(context_expr=helper("Entered", ast.Name(manager, ast.Load(), **at)),
+                                     optional_vars=None)]
+        out.extend(read_as_written)
+        return [ast.withitem(context_expr=helper("Entered", ast.Name(manager, ast.Load(), **at)),
+                             optional_vars=None)]
 
     def expr_stmt(self, s, out, line):
         value = s.value
@@ -753,18 +779,8 @@ def _as_store(target):
     return node
 
 
-class Entered:
-    """The ``with`` statement of a manager whose ``__enter__`` already ran (see
-    ``Normalizer.entered``): leaving the block calls the manager's ``__exit__``, with the
-    exception if there is one, and suppresses it when that says so."""
-
-    __slots__ = ("manager",)
-
-    def __init__(self, manager):
-        self.manager = manager
-
-    def __enter__(self):
-        return None
-
-    def __exit__(self, kind, value, traceback):
-        return type(self.manager).__exit__(self.manager, kind, value, traceback)
+def _is_dotted_name(node):
+    """``Name`` or ``a.b.c`` of names (evaluating it twice has no effect)."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name)
