@@ -119,7 +119,11 @@ def vjp(f, *primals, has_aux=False):
     With ``has_aux=True``, ``f`` returns ``(out, aux)`` and ``vjp`` returns ``(out, pullback, aux)``.
     """
     snapshots = _snapshots(primals)
-    out, pb = _run(f, primals, None)
+    try:
+        out, pb = _run(f, primals, None)
+    except ReverseOverNestedForwardError:
+        # f takes derivatives of derivatives itself: the Jacobian by forward mode instead
+        return _vjp_by_forward(f, primals, has_aux)
     aux = None
     if has_aux:
         out, aux = _split_aux(out)
@@ -134,6 +138,33 @@ def vjp(f, *primals, has_aux=False):
 
     pullback.__morula_api__ = True
 
+    return (out, pullback, aux) if has_aux else (out, pullback)
+
+
+def _vjp_by_forward(f, primals, has_aux):
+    """``vjp`` of a function that takes second derivatives itself: the Jacobian of every
+    argument by forward mode (one pass per input element), contracted with the cotangent. For
+    float and array arguments and outputs; anything else raises as before."""
+    import numpy as np
+    value = f(*primals)
+    out, aux = _split_aux(value) if has_aux else (value, None)
+    simple = all(type(p) is float or (type(p) is np.ndarray and p.dtype.kind == "f") for p in primals)
+    if not simple or not isinstance(out, (float, np.floating, np.ndarray)):
+        raise ReverseOverNestedForwardError(
+            "morula.vjp of a function that itself takes derivatives of derivatives needs float or "
+            "array arguments and output (it is computed by forward mode); use mo.jvp / mo.jacfwd.")
+    inner = (lambda *a: f(*a)[0]) if has_aux else f
+    jacobians = jacfwd(inner, argnums=tuple(range(len(primals))))(*primals)
+
+    def pullback(cotangent):
+        c = np.asarray(cotangent, dtype=float)
+        cts = []
+        for p, J in zip(primals, jacobians):
+            g = np.tensordot(c, np.asarray(J), axes=c.ndim)
+            cts.append(float(g) if type(p) is float else g.reshape(np.shape(p)))
+        return tuple(cts)
+
+    pullback.__morula_api__ = True
     return (out, pullback, aux) if has_aux else (out, pullback)
 
 
@@ -247,7 +278,11 @@ def jacobian(f, argnums=0):
         args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
         snapshots = _snapshots(args)
         writes = shadow.ARRAY_WRITES[0]
-        out, pb = _run(f, args, kwargs, nums)
+        try:
+            out, pb = _run(f, args, kwargs, nums)
+        except ReverseOverNestedForwardError:
+            # f takes derivatives of derivatives itself: the Jacobian by forward mode instead
+            return jacfwd(f, argnums)(*args, **kwargs)
         if shadow.ARRAY_WRITES[0] == writes:   # no array written in place (nothing to undo)
             blocks = batched_jacobian.rows(pb, out, args, nums, snapshots)
             if blocks is not None:

@@ -193,5 +193,26 @@ def test_third_order_with_reverse_outermost_falls_back_to_forward():
     def fs(t):
         return mo.grad(mo.grad(lambda s: s ** 3))(t) * t   # 6 t^2
     assert mo.grad(mo.grad(fs))(0.7) == pytest.approx(12.0)
-    with pytest.raises(mo.errors.ReverseOverNestedForwardError):
-        mo.vjp(mo.grad(fs), 0.7)[1](1.0)
+    out, pb = mo.vjp(mo.grad(fs), 0.7)          # vjp falls back to forward mode too
+    assert out == pytest.approx(12.0 * 0.7) and pb(1.0)[0] == pytest.approx(12.0)
+
+
+def _hessian_norm(x):
+    H = mo.hessian(lambda v: np.sum(v ** 3) + v[0] * v[1])(x)
+    return np.sum(H * H)
+
+
+def _gradient_field(x):
+    return mo.grad(lambda v: np.sum(np.sin(v) * v[::-1]))(x) * x
+
+
+def test_vjp_and_jacobian_of_functions_taking_second_derivatives():
+    # reverse mode outermost over a function that takes second derivatives itself: vjp and
+    # jacobian fall back to forward mode (as grad, hessian and hvp do)
+    x = np.array([0.3, 0.5, -0.4])
+    mo.testing.check_grads(_hessian_norm, (x,), modes=("rev", "fwd"))
+    out, pb = mo.vjp(_gradient_field, x)
+    c = np.array([1.0, -2.0, 0.5])
+    J = mo.jacfwd(_gradient_field)(x)
+    np.testing.assert_allclose(pb(c)[0], c @ J, rtol=1e-12)
+    np.testing.assert_allclose(mo.jacobian(_gradient_field)(x), J, rtol=1e-12)
