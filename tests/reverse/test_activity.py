@@ -161,3 +161,19 @@ def test_global_matrices_of_a_function_passed_as_an_argument_are_inactive(monkey
     np.testing.assert_allclose(hv, (g(x + eps * v) - g(x - eps * v)) / (2 * eps), rtol=1e-6, atol=1e-8)
     H = mo.hessian(reads_a_global_matrix)(x)
     np.testing.assert_allclose(H @ v, hv, rtol=1e-10, atol=1e-12)
+
+
+def test_gradients_never_alias_the_callers_cotangent():
+    # the shadow hands its buffers over without a copy only when nothing else refers to them
+    def identity(x):
+        return x
+
+    def scaled(x):
+        return x * 2.0
+    x, c = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    for f in (identity, scaled):
+        _, pb = mo.vjp(f, x)
+        g = pb(c)[0]
+        assert not np.shares_memory(g, c) and not np.shares_memory(g, x)
+        g[0] = 99.0
+        np.testing.assert_array_equal(c, [0.5, -1.0])

@@ -220,8 +220,21 @@ def total(x, local):
 
 
 def _exclusive(buffer):
-    # references: the store's entry, this function's argument, getrefcount's own argument
-    return getattr(buffer, "base", 0) is None and sys.getrefcount(buffer) <= 3
+    """Does nothing but the store's entry refer to ``buffer`` (and does it own its memory)?"""
+    return getattr(buffer, "base", 0) is None and sys.getrefcount(buffer) <= _LONE_REFS
+
+
+def _lone_refs():
+    # what getrefcount reports, called as in _exclusive, for an object only a store-like entry
+    # holds (the count of the call's own references differs between Python versions)
+    entry = {0: (None, object(), False)}[0]
+
+    def count(buffer):
+        return sys.getrefcount(buffer)
+    return count(entry[1])
+
+
+_LONE_REFS = _lone_refs()
 
 
 # --------------------------------------------------------------------------- lists, dicts, objects
