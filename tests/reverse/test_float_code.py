@@ -213,3 +213,40 @@ def test_other_managers_run_as_written(tmp_path):
     assert not _LOCK.locked()
     with pytest.raises(mo.errors.UnsupportedOperationError, match="contextmanager generator"):
         mo.grad(generator_manager_handing_out_a_derivative)(0.7)
+
+
+# --- one-argument math functions called inline (reverse/scalar_calls.py) -------------------------
+
+import math  # noqa: E402
+from math import exp as imported_exp  # noqa: E402
+
+
+def pendulum(g, theta):
+    omega = 0.0
+    for _ in range(20):
+        omega = omega - 0.05 * g * math.sin(theta)
+        theta = theta + 0.05 * omega + 0.01 * imported_exp(-theta * theta) + math.tanh(omega) * 0.01
+    return theta * theta + math.sqrt(1.0 + omega * omega)
+
+
+def test_math_functions_inline_and_exact():
+    text = mo.source(pendulum, file=None)
+    assert "math.sin is _mo_sf" in text and "imported_exp is _mo_sf" in text
+    check_grads(pendulum, (9.8, 0.4), modes=("rev", "fwd"), order=2)
+    # np.float64 arguments take the inline path, np.float32 and ints the general one
+    for g, theta in ((np.float64(9.8), 0.4), (9.8, np.float32(0.4)), (9, 0.4)):
+        got = mo.grad(pendulum, argnums=1)(g, theta)
+        want = mo.jvp(pendulum, (float(g), float(theta)), (0.0, 1.0))[1]
+        assert float(got) == pytest.approx(want, rel=1e-5)
+
+
+def test_rebound_math_name_takes_the_general_call():
+    global imported_exp
+    original = imported_exp
+    try:
+        imported_exp = lambda v: 2.0 * math.exp(v)   # noqa: E731
+        got = mo.grad(pendulum, argnums=1)(9.8, 0.4)
+        want = mo.jvp(pendulum, (9.8, 0.4), (0.0, 1.0))[1]
+        assert got == pytest.approx(want, rel=1e-9)
+    finally:
+        imported_exp = original

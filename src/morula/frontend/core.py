@@ -64,6 +64,21 @@ class Method:
 
 
 @dataclass
+class ScalarCall:
+    """``target = f(arg)`` for a one-argument function with a known scalar derivative (``math.sin``):
+    inline float code behind a test that ``callee`` (a global name or ``module.name``, as
+    written) still is ``function`` (a bound name) and ``arg`` is a float; ``call`` (the
+    original Call/Method statement) otherwise. ``derivative`` is a bound name too."""
+    target: str
+    callee: str
+    function: str
+    derivative: str
+    arg: Any
+    call: Any
+    line: int
+
+
+@dataclass
 class Assign:
     target: str
     value: Any

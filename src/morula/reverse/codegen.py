@@ -601,6 +601,38 @@ class ReverseCodegen(CodegenBase):
             if c != "_":
                 self.acc(bwd, bi + 1, a, c, s.line)
 
+    def stmt_ScalarCall(self, s, fwd, bwd, fi, bi, in_loop):
+        """``y = f(x)`` inline for a float ``x`` (see reverse/scalar_calls.py): the tape slot holds
+        ``(x, y)``; anything else takes the ordinary call, whose slot holds its pullback."""
+        pb = self._pb(in_loop)
+        x = self.atom(s.arg)
+        call = s.call
+        fwd.emit(fi, f"if {s.callee} is {s.function} and type({x}) in _mo_F:", s.line)
+        fwd.emit(fi + 1, f"_mo_y = {s.function}({x})", s.line)
+        fwd.emit(fi + 1, f"_mo_push(({x}, _mo_y))" if in_loop else f"{pb} = ({x}, _mo_y)", s.line)
+        fwd.emit(fi + 1, f"{s.target} = _mo_y", s.line)
+        fwd.emit(fi, "else:", s.line)
+        if type(call) is core.Method:
+            general = f"_mo_methg({self.atom(call.obj)}, {call.name!r}, {x})"
+        else:
+            general = f"_mo_callg({self.atom(call.func)}, {x})"
+        fwd.emit(fi + 1, f"{s.target}, {pb} = {general}", s.line)
+        self._record(fwd, fi + 1, pb, in_loop, s.line)
+        self._load(bwd, bi, pb, in_loop, s.line)
+        g = self._take(bwd, bi, s.target, s.line)
+        if g == "None" or not self.is_active(s.arg):
+            # nothing to pass back, but a general pullback may still have to run (arrays)
+            bwd.emit(bi, f"if type({pb}) is not tuple and {pb} is not None and type({pb}) is _mo_Shadow:", s.line)
+            bwd.emit(bi + 1, f"{pb}({g})", s.line)
+            return
+        bwd.emit(bi, f"if type({pb}) is tuple:", s.line)
+        bwd.emit(bi + 1, f"if {g} is not None:", s.line)
+        bwd.emit(bi + 2, f"_mo_x, _mo_y = {pb}", s.line)
+        self._fast_acc(bwd, bi + 2, s.arg, f"{g} * {s.derivative}(_mo_x, _mo_y)", s.line)
+        bwd.emit(bi, f"elif {self._runs(g, pb)}:", s.line)
+        bwd.emit(bi + 1, f"_mo_c0, = {pb}({g})", s.line)
+        self.acc(bwd, bi + 1, s.arg, "_mo_c0", s.line)
+
     def stmt_Assign(self, s, fwd, bwd, fi, bi, in_loop):
         fwd.emit(fi, f"{s.target} = {self.atom(s.value)}", s.line)
         if isinstance(s.value, core.Name) and s.value.id == s.target:

@@ -237,6 +237,9 @@ def _callk(f, names, values, with_fn):
 
 
 FAST_FLOATS = {float}   # scalar types the generated inline arithmetic handles (set by rules)
+# one-argument functions of a float with a float result whose call generated code may inline:
+# fn -> derivative(x, y) (set by rules: the math module's; see reverse/scalar_calls.py)
+SCALAR_FUNCTIONS = {}
 OUT_HANDLER = []   # [handler] set by array rules: f(..., out=array) as "compute, then write"
 
 

@@ -19,6 +19,7 @@ from ..rules.registry import REGISTRY
 from . import shadow
 from .codegen import HELPERS, ReverseCodegen
 from .inline import inline_calls
+from .scalar_calls import inline_scalar_calls
 
 _code_cache = {}      # id(code) -> (code, rules version, Compiled)
 _lock = threading.RLock()
@@ -44,9 +45,14 @@ def compile_function(fn):
 def _compile(fn):
     from . import runtime
     core_fn, generated, prototype, cells = build_prototype(
-        fn, ReverseCodegen, HELPERS, runtime.helper_values, "_mo_op_", rewrite=inline_calls)
+        fn, ReverseCodegen, HELPERS, runtime.helper_values, "_mo_op_", rewrite=_reverse_rewrites)
     shadow.register_literals(prototype.__code__)
     return Compiled(prototype.__code__, generated, core_fn, cells)
+
+
+def _reverse_rewrites(core_fn, fn):
+    bound = inline_calls(core_fn, fn)
+    return inline_scalar_calls(core_fn, fn, bound)
 
 
 def compiled_once(cache, fn, compile_):

@@ -7,6 +7,7 @@ dy/dx at input ``x`` with output ``y``.
 
 import math
 
+from ..reverse.runtime import SCALAR_FUNCTIONS
 from .registry import nondiff, rrule
 
 
@@ -15,6 +16,7 @@ DERIVATIVES = {}   # fn -> derivative(x, y): forward mode uses the same declarat
 
 def scalar(fn, derivative):
     DERIVATIVES[fn] = derivative
+    SCALAR_FUNCTIONS[fn] = derivative   # float in, float out: generated code may call it inline
     def scalar_rule(x):
         y = fn(x)
 
