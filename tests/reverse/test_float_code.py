@@ -232,6 +232,7 @@ def pendulum(g, theta):
 def test_math_functions_inline_and_exact():
     text = mo.source(pendulum, file=None)
     assert "math.sin is _mo_sf" in text and "imported_exp is _mo_sf" in text
+    assert "math.sin is _mo_sf" in mo.source(pendulum, mode="forward", file=None)   # both modes
     check_grads(pendulum, (9.8, 0.4), modes=("rev", "fwd"), order=2)
     # np.float64 arguments take the inline path, np.float32 and ints the general one
     for g, theta in ((np.float64(9.8), 0.4), (9.8, np.float32(0.4)), (9, 0.4)):

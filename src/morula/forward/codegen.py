@@ -213,6 +213,21 @@ class ForwardCodegen(CodegenBase):
         out.emit(i, f"{target}, {ttarget} = __MOFO__meth{suffix}(__MOFO__T, {self.atom(s.obj)}, {self.tan(s.obj)}, "
                     f"{name}, {text})", s.line)
 
+    def stmt_ScalarCall(self, s, out, i):
+        """``y = f(x)`` inline for a float ``x`` with a float (or zero) tangent (see
+        reverse/scalar_calls.py); the ordinary call otherwise."""
+        target, ttarget = self._targets(s.target)
+        x, tx = self.atom(s.arg), self.tan(s.arg)
+        guard = f"{s.callee} is {s.function} and type({x}) in __MOFO__F"
+        if tx != "None":
+            guard += f" and ({tx} is None or type({tx}) in __MOFO__F)"
+        out.emit(i, f"if {guard}:", s.line)
+        out.emit(i + 1, f"__MOFO__y = {s.function}({x})", s.line)
+        tangent = "None" if tx == "None" else f"({tx} * {s.derivative}({x}, __MOFO__y) if {tx} is not None else None)"
+        out.emit(i + 1, f"{ttarget} = {tangent}; {target} = __MOFO__y", s.line)
+        out.emit(i, "else:", s.line)
+        getattr(self, "stmt_" + type(s.call).__name__)(s.call, out, i + 1)
+
     def stmt_Assign(self, s, out, i):
         out.emit(i, f"{s.target} = {self.atom(s.value)}; __MOT__{s.target} = {self.tan(s.value)}", s.line)
 

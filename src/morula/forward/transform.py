@@ -12,9 +12,9 @@ import types
 
 from ..errors import MorulaError
 from ..frontend.source import SourceNotFoundError
-from ..reverse.transform import _show_placeholders, annotated_source, build_prototype, compiled_once, instantiate
+from ..reverse.transform import (_show_placeholders, annotated_source, build_prototype, compiled_once,
+                                 core_rewrites, instantiate)
 from ..rules.registry import REGISTRY
-from ..reverse.inline import inline_calls
 from .codegen import HELPERS, ForwardCodegen
 
 _code_cache = {}
@@ -42,7 +42,7 @@ def compile_function(fn):
 def _compile(fn):
     from . import runtime
     core_fn, generated, prototype, cells = build_prototype(
-        fn, ForwardCodegen, HELPERS, runtime.helper_values, _OP_PREFIX, rewrite=inline_calls)
+        fn, ForwardCodegen, HELPERS, runtime.helper_values, _OP_PREFIX, rewrite=core_rewrites)
     a = core_fn.args
     layout = ([p.arg for p in a.posonlyargs + a.args], a.vararg.arg if a.vararg else None,
               {p.arg for p in a.kwonlyargs}, a.kwarg.arg if a.kwarg else None)

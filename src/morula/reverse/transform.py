@@ -45,12 +45,14 @@ def compile_function(fn):
 def _compile(fn):
     from . import runtime
     core_fn, generated, prototype, cells = build_prototype(
-        fn, ReverseCodegen, HELPERS, runtime.helper_values, "_mo_op_", rewrite=_reverse_rewrites)
+        fn, ReverseCodegen, HELPERS, runtime.helper_values, "_mo_op_", rewrite=core_rewrites)
     shadow.register_literals(prototype.__code__)
     return Compiled(prototype.__code__, generated, core_fn, cells)
 
 
-def _reverse_rewrites(core_fn, fn):
+def core_rewrites(core_fn, fn):
+    """The rewrites of the core form both modes' code generators run: helpers inlined, then
+    one-argument scalar functions called inline. Returns the objects the generated code binds."""
     bound = inline_calls(core_fn, fn)
     return inline_scalar_calls(core_fn, fn, bound)
 
