@@ -1,13 +1,13 @@
 """Randomly generated NumPy programs -- elementwise functions with literal operands, reductions
 with axes, products, views, an inlined helper, a copy written in place -- checked in both modes
 against finite differences (first and second order) and jacobian against jacfwd. Fixed seeds."""
-import importlib.util
 import random
 
 import numpy as np
 import pytest
 
 import morula as mo
+from tests.reverse.test_random_programs import load_program
 
 UNARY = ["np.sin({})", "np.tanh({})", "np.exp(0.3 * {})", "np.log1p({} ** 2)", "np.abs({})", "np.sqrt(1.0 + {} ** 2)",
          "np.maximum({}, 0.1)", "np.minimum({}, -0.2)", "np.clip({}, -0.5, 0.7)", "({}) ** 2.0", "({}) * 2.0", "({}) / 3.0",
@@ -53,11 +53,7 @@ X = np.random.default_rng(0).standard_normal(12) * 0.7
 
 @pytest.mark.parametrize("seed", range(20))
 def test_random_array_program(seed, tmp_path):
-    path = tmp_path / f"random_array_program_{seed}.py"
-    path.write_text(array_program(seed))
-    spec = importlib.util.spec_from_file_location(f"random_array_program_{seed}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_program(tmp_path, f"random_array_program_{seed}", array_program(seed))
     with np.errstate(all="ignore"):
         value = module.f(X.copy())
     if not np.isfinite(value):

@@ -72,13 +72,20 @@ def program(seed):
     return "\n".join(lines + body) + "\n"
 
 
-@pytest.mark.parametrize("seed", range(30))
-def test_random_program(seed, tmp_path):
-    path = tmp_path / f"random_program_{seed}.py"
-    path.write_text(program(seed))
-    spec = importlib.util.spec_from_file_location(f"random_program_{seed}", path)
+def load_program(folder, name, source):
+    """Write ``source`` as module ``name`` in ``folder`` (morula reads functions' source files)
+    and import it."""
+    path = folder / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_program(seed, tmp_path):
+    module = load_program(tmp_path, f"random_program_{seed}", program(seed))
     x, y = 0.37, -0.61
     try:
         value = module.f(x, y)
