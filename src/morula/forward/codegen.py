@@ -266,7 +266,7 @@ class ForwardCodegen(CodegenBase):
 
     def stmt_With(self, s, out, i):
         with_node = ast.With(items=s.items, body=[ast.Pass()])
-        out.emit(i, f"with {self.placeholder(with_node, 'with')}:", s.line)
+        out.emit(i, f"with {self.placeholder(with_node, 'with', s.line)}:", s.line)
         self.block(s.body, out, i + 1)
 
     def stmt_Def(self, s, out, i):

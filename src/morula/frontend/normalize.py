@@ -236,31 +236,22 @@ class Normalizer:
         manager (files, locks, library classes, ``contextlib.contextmanager`` generators) runs as
         written, as before -- and if the value it hands out holds floats while the expression
         reads local floats, that value is refused rather than silently made a constant."""
-        at = dict(lineno=line, col_offset=0, end_lineno=line, end_col_offset=0)
-
+        # the code generators' placeholders give these synthesized nodes the statement's line
         def helper(name, *args):
-            module = ast.Call(func=ast.Name("__import__", ast.Load(), **at),
-                              args=[ast.Constant("morula.frontend.entered", **at)],
-                              keywords=[ast.keyword("fromlist", ast.List([ast.Constant(name, **at)], ast.Load(), **at), **at)],
-                              **at)
-            return ast.Call(func=ast.Attribute(value=module, attr=name, ctx=ast.Load(), **at),
-                            args=list(args), keywords=[], **at)
+            module = ast.Call(func=ast.Name("__import__", ast.Load()),
+                              args=[ast.Constant("morula.frontend.entered")],
+                              keywords=[ast.keyword("fromlist", ast.List([ast.Constant(name)], ast.Load()))])
+            return ast.Call(func=ast.Attribute(value=module, attr=name, ctx=ast.Load()),
+                            args=list(args), keywords=[])
 
-        def located(node):
-            node = _copy(node)
-            for n in ast.walk(node):
-                if "lineno" in n._attributes and not hasattr(n, "lineno"):
-                    n.lineno, n.col_offset, n.end_lineno, n.end_col_offset = line, 0, line, 0
-            return node
         ctx, target = item.context_expr, item.optional_vars.id
         manager = self.tmp("cm")
         sources = sorted({n.id for n in ast.walk(ctx) if isinstance(n, ast.Name)
                           and (n.id in self.locals or n.id in self.freevars) and n.id != target})
         read_as_written = [
-            core.Native(manager, located(ctx), line),
-            core.Native(target, helper("plain_enter", ast.Name(manager, ast.Load(), **at),
-                                       ast.Tuple([ast.Name(n, ast.Load(), **at) for n in sources],
-                                                 ast.Load(), **at)), line)]
+            core.Native(manager, _copy(ctx), line),
+            core.Native(target, helper("plain_enter", ast.Name(manager, ast.Load()),
+                                       ast.Tuple([ast.Name(n, ast.Load()) for n in sources], ast.Load())), line)]
         if isinstance(ctx, ast.Call) and _is_dotted_name(ctx.func) and not any(
                 isinstance(a, ast.Starred) for a in ctx.args) and all(k.arg for k in ctx.keywords):
             differentiated = []
@@ -268,13 +259,11 @@ class Normalizer:
             if isinstance(made, core.Name):
                 differentiated.append(core.Assign(manager, made, line))
                 differentiated.append(core.Method(target, core.Name(manager), "__enter__", [], [], line, True))
-                out.append(core.If(helper("user_manager_class", located(ctx.func)),
+                out.append(core.If(helper("user_manager_class", _copy(ctx.func)),
                                    differentiated, read_as_written, line))
-                return [ast.withitem(context_expr=helper("Entered", ast.Name(manager, ast.Load(), **at)),
-                                     optional_vars=None)]
+                return [ast.withitem(context_expr=helper("Entered", ast.Name(manager, ast.Load())))]
         out.extend(read_as_written)
-        return [ast.withitem(context_expr=helper("Entered", ast.Name(manager, ast.Load(), **at)),
-                             optional_vars=None)]
+        return [ast.withitem(context_expr=helper("Entered", ast.Name(manager, ast.Load())))]
 
     def expr_stmt(self, s, out, line):
         value = s.value

@@ -734,7 +734,7 @@ class ReverseCodegen(CodegenBase):
         done = self.fresh("_mo_w")
         fwd.emit(fi, f"{done} = False", s.line)
         with_node = ast.With(items=s.items, body=[ast.Pass()])
-        fwd.emit(fi, f"with {self.placeholder(with_node, 'with')}:", s.line)
+        fwd.emit(fi, f"with {self.placeholder(with_node, 'with', s.line)}:", s.line)
         body_f = _Emitter()
         self.block(s.body, body_f, bwd, fi + 1, bi, in_loop)
         fwd.lines.extend(body_f.lines)

@@ -30,7 +30,7 @@ import threading
 import types
 
 from ..frontend import core
-from .codegen import walk_statements
+from .codegen import _bound_by, walk_statements
 
 MAX_STATEMENTS = 60          # larger callees stay calls (code size, compile time)
 _ALLOWED = (core.Op, core.Call, core.Method, core.Assign, core.Unpack, core.Native, core.If, core.For,
@@ -233,13 +233,7 @@ def _plain_expression(node):
 
 
 def _bound_names(stmts):
-    names = set()
-    for s in walk_statements(stmts):
-        target = getattr(s, "target", None)
-        if isinstance(target, str):
-            names.add(target)
-        names.update(getattr(s, "targets", None) or ())
-    return names
+    return {name for s in walk_statements(stmts) for name in _bound_by(s)}
 
 
 def _read_names(stmts, nested=True):

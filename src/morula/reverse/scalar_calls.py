@@ -16,6 +16,7 @@ otherwise it takes the ordinary call. The derivatives are the rules' own
 the rules version and recompiles the caller.
 """
 
+import itertools
 import types
 
 from ..frontend import core
@@ -28,7 +29,7 @@ def inline_scalar_calls(caller_core, caller_fn, bound):
     globals_ = caller_fn.__globals__
     builtins = globals_.get("__builtins__")
     builtins = builtins if isinstance(builtins, dict) else getattr(builtins, "__dict__", {})
-    state = {"count": 0}
+    numbers = itertools.count(1)
 
     def resolve(s):
         if s.target is None or s.kwargs or s.argtuple is not None or len(s.args) != 1:
@@ -52,13 +53,11 @@ def inline_scalar_calls(caller_core, caller_fn, bound):
             t = type(s)
             if t is core.Call or t is core.Method:
                 found = resolve(s)
-                fn = found[1] if found else None
-                derivative = SCALAR_FUNCTIONS.get(fn) if _hashable(fn) else None
+                derivative = _derivative(SCALAR_FUNCTIONS, found[1]) if found else None
                 if derivative is not None:
-                    state["count"] += 1
-                    k = state["count"]
+                    k = next(numbers)
                     function, deriv = f"_mo_sf{k}", f"_mo_sd{k}"
-                    bound[function], bound[deriv] = fn, derivative
+                    bound[function], bound[deriv] = found[1], derivative
                     out.append(core.ScalarCall(s.target, found[0], function, deriv, s.args[0], s, s.line))
                     continue
             for block in ("body", "orelse"):
@@ -71,9 +70,8 @@ def inline_scalar_calls(caller_core, caller_fn, bound):
     return bound
 
 
-def _hashable(fn):
+def _derivative(table, fn):
     try:
-        hash(fn)
-        return True
-    except TypeError:
-        return False
+        return table.get(fn)
+    except TypeError:   # an unhashable callee: not a registered function
+        return None

@@ -11,12 +11,13 @@ from ..reverse.runtime import SCALAR_FUNCTIONS
 from .registry import nondiff, rrule
 
 
-DERIVATIVES = {}   # fn -> derivative(x, y): forward mode uses the same declarations
+# fn -> derivative(x, y): forward mode uses the same declarations, and generated code calls
+# these functions (float in, float out) inline -- one table, the engine's
+DERIVATIVES = SCALAR_FUNCTIONS
 
 
 def scalar(fn, derivative):
     DERIVATIVES[fn] = derivative
-    SCALAR_FUNCTIONS[fn] = derivative   # float in, float out: generated code may call it inline
     def scalar_rule(x):
         y = fn(x)
 
