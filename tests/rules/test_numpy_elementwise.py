@@ -368,3 +368,33 @@ def test_every_floating_ufunc_has_a_rule():
             if f not in REGISTRY.functions:
                 missing.append(name)
     assert not missing, f"floating ufuncs without a rule: {missing}"
+
+
+def relu_literal(h):
+    return np.maximum(h, 0.0)   # a literal bound: the rule's ReLU fast path
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_with_literal_bound_matches_the_general_rule(dtype):
+    import morula as mo
+    gen = np.random.default_rng(3)
+    h = gen.standard_normal((6, 5)).astype(dtype)
+    ct = gen.standard_normal((6, 5)).astype(dtype)
+    cases = {
+        "plain": (h, ct, np.where(h > 0, ct, 0)),
+        "tie": (np.where(np.arange(30).reshape(6, 5) % 4 == 0, 0, h).astype(dtype), ct, None),
+        "nan": (np.where(np.arange(30).reshape(6, 5) == 7, np.nan, h).astype(dtype), ct, None),
+        "inf input": (np.where(np.arange(30).reshape(6, 5) == 3, np.inf, h).astype(dtype), ct, None),
+        "inf cotangent": (h, np.where(h < 0, np.inf, ct).astype(dtype), np.where(h > 0, ct, 0)),
+    }
+    for name, (x, c, want) in cases.items():
+        _, pb = mo.vjp(relu_literal, x)
+        (got,) = pb(c)
+        assert got.dtype == dtype, name
+        if want is None:   # the general rule's answer, the bound passed as an array (no fast path)
+            _, general = REGISTRY.function_rule(np.maximum)(x, np.zeros_like(x))
+            want = general(c)[0]
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    tie = cases["tie"][0]
+    (got,) = mo.vjp(relu_literal, tie)[1](np.ones_like(tie))
+    assert set(np.unique(got[tie == 0])) == {0.5}

@@ -455,6 +455,21 @@ def _minmax_weights(x1, x2, better, propagate_nan):
     return w1, w2
 
 
+def _relu_like_cotangent(dy, u1, u2, y, better):
+    """``dy`` where the array ``u1`` wins against the number ``u2`` (``np.maximum(h, 0.0)``), or None
+    when the fast path cannot vouch for the result: a NaN or infinity in ``y`` (NaN propagates:
+    its entry gets the cotangent), a non-finite product (``inf * 0`` is NaN, not the exact zero)
+    or a tie (half the cotangent each). The finiteness checks are dot products of a vector with
+    itself (NaN or inf when any entry is, and BLAS-fast), not masks."""
+    with np.errstate(all="ignore"):
+        if not np.isfinite(np.vdot(y, y)) or (u1 == u2).any():
+            return None
+        picked = dy * better(u1, u2)
+        if not np.isfinite(np.vdot(picked, picked)):
+            return None
+        return picked
+
+
 def _minmax_rule_for(fn, better, propagate_nan):
     name = _name(fn)
 
@@ -470,8 +485,16 @@ def _minmax_rule_for(fn, better, propagate_nan):
         u1 = x1 if type(x1) in (float, int) else as_operand(x1)
         u2 = x2 if type(x2) in (float, int) else as_operand(x2)
         scalar2 = type(x2) in (float, int) and getattr(y, "ndim", 0) > 0
+        # np.maximum(h, 0.0) with a literal bound: only h's cotangent, on the hot path of every
+        # ReLU network (see _relu_like_cotangent)
+        relu_like = propagate_nan and scalar2 and need1 and not need2 and type(x1) is np.ndarray \
+            and x1.dtype.kind == "f" and type(y) is np.ndarray and y.shape == x1.shape
 
         def minmax_pullback(dy):
+            if relu_like and type(dy) is np.ndarray and dy.shape == y.shape and dy.dtype == y.dtype:
+                picked = _relu_like_cotangent(dy, u1, u2, y, better)
+                if picked is not None:
+                    return cotangent(picked, x1), None
             if not propagate_nan or np.isnan(y).any():
                 w1, w2 = _minmax_weights(u1, u2, better, propagate_nan)
                 g1 = cotangent(np.where(w1 != 0, dy * w1, 0), x1) if need1 else None
