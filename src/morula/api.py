@@ -9,7 +9,7 @@ dispatched exactly like a call inside differentiated code.
 import functools
 import sys
 
-from . import batched_jacobian, nested, tangents
+from . import batched_hessian, batched_jacobian, nested, tangents
 from .errors import NonScalarOutputError, ReverseOverNestedForwardError
 from .reverse import runtime, shadow
 from .reverse.transform import generated_source
@@ -545,6 +545,19 @@ def hessian(f, argnums=0):
     def hessian_f(*args, **kwargs):
         nums = _argnums_tuple(argnums, len(args))
         args = tuple(_promote(a) if i in nums else a for i, a in enumerate(args))
+
+        def hvp_rows(directions):
+            return grad(nested.first_derivative_kw, argnums=tuple(3 + i for i in nums))(
+                f, directions, kwargs, *args)
+
+        try:
+            blocks = batched_hessian.blocks(f, args, kwargs, nums, _gradients, hvp_rows)
+        except ReverseOverNestedForwardError:
+            return _forward_hessian(f, argnums, args, kwargs)
+        if blocks is not None:
+            if isinstance(argnums, int):
+                return blocks[(nums[0], nums[0])]
+            return tuple(tuple(blocks[(i, j)] for j in nums) for i in nums)
         blocks = {}
         for j in nums:
             columns = []
@@ -567,6 +580,11 @@ def hessian(f, argnums=0):
 
     hessian_f.__morula_api__ = functools.partial(nested.hessian_call, f, argnums)
     return hessian_f
+
+
+def _gradients(f, nums):
+    """The gradients of ``f`` with respect to ``nums`` (a tuple), for ``batched_hessian``."""
+    return grad(f, argnums=tuple(nums))
 
 
 def _forward_hessian(f, argnums, args, kwargs):

@@ -104,6 +104,9 @@ def add(a, b):
     return a + b
 
 
+NOT_FLOATS = set()   # array types whose 0-d values cannot become a float (registered by rules)
+
+
 def unbroadcast(g, x):
     """Reduce cotangent ``g`` to the shape (and floating dtype) of operand ``x``.
 
@@ -127,6 +130,8 @@ def unbroadcast(g, x):
         if tx is float:
             if type(g) is complex or _is_complex(g):
                 g = g.real
+            if type(g) in NOT_FLOATS:   # a 0-d array that carries more than a number (tangents)
+                return g
             return float(g)
         if tx is complex:
             return complex(g)
@@ -259,6 +264,8 @@ def materialize(ct, x, leaf=None):
             if predicate(x):
                 return zeros(x)
     if tx is float:
+        if type(ct) in NOT_FLOATS:
+            return ct
         return float(ct) if not isinstance(ct, complex) else ct
     if tx is tuple or tx is list:
         items = _items(ct, len(x))

@@ -35,7 +35,8 @@ def register_plain_type(cls):
 
 
 def register_type_op(name, cls, rule):
-    """A rule for op ``name`` ('getitem', 'setitem', 'iterate') on instances of ``cls``."""
+    """A rule for op ``name`` ('getitem', 'setitem', 'iterate', or 'inplace': ``a <op>= b`` for
+    any operator) on instances of ``cls``."""
     _type_ops[(name, cls)] = rule
     if name == "iterate":
         runtime.register_iteration(cls, rule)
@@ -172,6 +173,9 @@ def _make_inplace(ifn, fn, idunder, dunder, rdunder):
             def immutable_inplace_pullback(g):
                 return (None, None) if g is None else pb(g)
             return out, immutable_inplace_pullback
+        refuse = _type_ops.get(("inplace", t))
+        if refuse is not None:
+            return refuse(a, b)
         method = _python_dunder(t, idunder)
         if method is not None:
             out, pb = runtime._call_python(method, (a, b), None, self_seeded=True)
@@ -359,6 +363,10 @@ def getattr_op(obj, name):
 
         def attribute_rule_pullback(g):
             return pb(g)[0], None
+        if type(out) in shadow.ARRAY_TYPES and shadow.is_own_root(out):
+            # a fresh array (not a view of obj, as ndarray's .T is): what later operations put in
+            # its shadow is part of its cotangent
+            return shadow.wrap_rule(out, attribute_rule_pullback, (obj, name))
         return out, attribute_rule_pullback
     descriptor = getattr(t, name, None)
     if isinstance(descriptor, property) and type(descriptor.fget) is _FunctionType:

@@ -120,7 +120,13 @@ def _is_library_code(code):
         _library_dirs = tuple({paths.get("stdlib", ""), paths.get("platstdlib", ""),
                                paths.get("purelib", ""), paths.get("platlib", "")} - {""})
     filename = code.co_filename
-    return filename.startswith(_library_dirs) or "site-packages" in filename or "dist-packages" in filename
+    return filename.startswith(_library_dirs) or "site-packages" in filename or "dist-packages" in filename \
+        or filename in LIBRARY_FILES
+
+
+# morula's own modules whose classes are array libraries (their methods run as written, never
+# differentiated through): registered by the rules that define them
+LIBRARY_FILES = set()
 
 
 def _prepend_none(pb, n):

@@ -59,6 +59,11 @@ def register_array_type(cls, root_of, view_into, zeros_for, writeable_view_of, b
     _hooks[cls] = ArrayHooks(root_of, view_into, zeros_for, writeable_view_of, batch)
 
 
+def is_own_root(x):
+    """Does array ``x`` own its memory (it is no view of another array)?"""
+    return _hooks[type(x)].root_of(x) is x
+
+
 def same_memory(a, b):
     """Do arrays ``a`` and ``b`` live in the same memory (the same root)?"""
     return _hooks[type(a)].root_of(a) is _hooks[type(b)].root_of(b)
@@ -164,6 +169,11 @@ def deposit(x, ct):
             total += ct
             buffers[key] = (root, total, True)
             return
+    elif x is root and type(ct) is not type(root) and type(ct) in ARRAY_TYPES and ct.shape == root.shape:
+        # a cotangent of another array type (dual arrays carrying tangents, for a Hessian): kept
+        # as it is, summed with what is there (never written into a buffer of the root's type)
+        buffers[key] = (root, ct if entry is None else ct + entry[1], False)
+        return
     s = view(x)
     if s is not None:
         s += ct

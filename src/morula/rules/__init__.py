@@ -12,6 +12,7 @@ import sys
 from . import python_operators, python_builtins, python_math  # noqa: F401
 from . import numpy_rules, numpy_glue  # noqa: F401
 from . import python_forward, numpy_forward  # noqa: F401  (forward rules)
+from . import numpy_duals  # noqa: F401  (dual arrays: Hessians by forward over reverse)
 from ..reverse import runtime as _runtime
 
 # library (top-level package) -> morula rule modules to import once it is imported

@@ -1,0 +1,100 @@
+"""Hessians with many columns per reverse sweep: forward over reverse with dual arrays.
+
+In: ``f``, its arguments, the differentiated positions, and two callables of ``api``: the
+ordinary gradient and the exact Hessian-vector product (reverse over forward). Out: the Hessian
+blocks ``{(i, j): array xi.shape + xj.shape}``, or None -- and the caller computes the Hessian
+one column at a time, as before.
+
+How: argument ``j`` is replaced by a dual array (``DUALS``, registered by the NumPy rules: an
+array carrying ``k`` tangents) whose tangents are ``k`` unit directions; the ordinary reverse
+sweep of ``f`` runs on it -- rules, pullbacks and shadow memory unchanged, every NumPy call in
+them carrying the tangents along. Each gradient comes back as a dual array whose tangents are
+``k`` columns of the Hessian. Arguments must be floating NumPy arrays; anything a dual array
+cannot carry exactly raises inside the sweep, and the caller falls back.
+
+Vouching for the result: for each ``j``, one exact Hessian-vector product along a random
+direction (the per-column method's own computation, reverse over forward, which involves no
+dual arrays) must agree with the blocks; on any disagreement the caller falls back. The dual
+arrays keep a record of what ran on them (each operation, its operands' shapes, which carried
+tangents, any branch taken on values); a sweep whose record equals one already checked ran the
+same computation on other numbers, and is not checked again (the check costs about two
+Hessian-vector products, more than the sweep itself for small arguments).
+"""
+
+import numpy as np
+
+# [(seeded(x, directions) -> dual array, parts(value, k, shape) -> (primal, tangents),
+#   recording() -> context manager collecting the record of the dual operations run inside)]
+DUALS = []
+CHUNK_ELEMENTS = 1 << 22   # at most this many tangent numbers per seeded argument
+_CHECKED = {}   # record of a sweep -> did it agree with the exact Hessian-vector products
+_CHECKED_MAX = 4096
+
+
+def blocks(f, args, kwargs, nums, gradient, hvp_rows):
+    """``gradient(f, nums)(*args, **kwargs)``: the gradients (a tuple over ``nums``);
+    ``hvp_rows(directions)``: the exact ``H v`` pieces (a tuple over ``nums``)."""
+    if not DUALS:
+        return None
+    seeded, parts, recording = DUALS[0]
+    for i in nums:
+        a = args[i]
+        if type(a) is not np.ndarray or a.dtype.kind != "f" or a.size == 0:
+            return None
+    found = {}
+    try:
+        with recording() as ops:
+            _sweeps(f, args, kwargs, nums, gradient, seeded, parts, found)
+    except Exception:   # anything a dual array cannot carry: the caller goes column by column
+        return None
+    if len(found) != len(nums) ** 2:
+        return None
+    record = (tuple((np.shape(args[i]), args[i].dtype.str) for i in nums), tuple(nums), tuple(ops))
+    agreed = _CHECKED.get(record)
+    if agreed is None:
+        agreed = _agrees(found, args, nums, hvp_rows)
+        if len(_CHECKED) >= _CHECKED_MAX:
+            _CHECKED.clear()
+        _CHECKED[record] = agreed
+    return found if agreed else None
+
+
+def _sweeps(f, args, kwargs, nums, gradient, seeded, parts, found):
+    """Fill ``found`` with the blocks (left incomplete when a gradient has an unexpected form)."""
+    for j in nums:
+        n = args[j].size
+        columns = {i: np.empty((args[i].size, n), dtype=args[i].dtype) for i in nums}
+        chunk = max(1, min(n, CHUNK_ELEMENTS // n))
+        for start in range(0, n, chunk):
+            stop = min(start + chunk, n)
+            k = stop - start
+            directions = np.zeros((k, n), dtype=args[j].dtype)
+            directions[np.arange(k), np.arange(start, stop)] = 1
+            dual = seeded(args[j], directions.reshape((k,) + args[j].shape))
+            grads = gradient(f, nums)(*args[:j], dual, *args[j + 1:], **kwargs)
+            for i, g in zip(nums, grads):
+                primal, tangents = parts(g, k, args[i].shape)
+                if np.shape(tangents) != (k,) + args[i].shape:
+                    return
+                columns[i][:, start:stop] = np.reshape(tangents, (k, -1)).T
+        for i in nums:
+            found[(i, j)] = columns[i].reshape(args[i].shape + args[j].shape)
+
+
+def _agrees(found, args, nums, hvp_rows):
+    """Does one exact Hessian-vector product per argument agree with the blocks?"""
+    rng = np.random.default_rng(len(nums) + sum(args[i].size for i in nums))
+    for j in nums:
+        c = rng.standard_normal(args[j].shape).astype(args[j].dtype)
+        directions = tuple(c if m == j else None for m in range(len(args)))
+        rows = hvp_rows(directions)
+        eps = np.finfo(args[j].dtype).eps
+        for i, row in zip(nums, rows):
+            block = found[(i, j)].reshape(args[i].size, args[j].size)
+            got = block @ c.reshape(-1)
+            want = np.asarray(row, dtype=got.dtype).reshape(-1)
+            scale = np.sqrt(np.sum(np.abs(block) ** 2, axis=1)) * np.linalg.norm(c) + np.abs(want) \
+                + np.finfo(got.dtype).tiny
+            if not np.all(np.abs(got - want) <= 1e3 * eps * np.sqrt(args[j].size) * scale):
+                return False
+    return True
