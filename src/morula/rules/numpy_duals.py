@@ -95,6 +95,12 @@ class Dual:
     def __repr__(self):
         return f"Dual({self.primal!r}, {self.tangent.shape[0]} tangents)"
 
+    def __str__(self):   # what the function prints while it is differentiated: its values
+        return str(self.primal)
+
+    def __format__(self, spec):
+        return format(self.primal[()] if self.primal.ndim == 0 else self.primal, spec)
+
     # -- refused: every one of these would drop the tangents ---------------------------------
     def __array__(self, *args, **kwargs):
         raise TypeError("a morula Dual cannot become a plain array (its tangents would be lost)")
@@ -309,6 +315,16 @@ def _add(a, b):
     return a + b
 
 
+def _into(out, term, owned):
+    """``out + term``, written into ``out`` when this operation made it and it has the result's
+    shape and dtype (a third array of k tangents costs page faults, not just arithmetic)."""
+    if owned and out.shape == np.broadcast_shapes(out.shape, term.shape) \
+            and np.result_type(out, term) == out.dtype:
+        out += term
+        return out
+    return out + term
+
+
 def _batch_size(values):
     for v in values:
         if type(v) is Dual:
@@ -345,10 +361,14 @@ def _ufunc(ufunc, inputs, kwargs):
             if t is not None:
                 out = _times(entry[1](x, y), _aligned(t, ndim))
         else:
+            owned = False
             for i, derivative in ((0, entry[1]), (1, entry[2])):
                 t = _split(inputs[i])[1]
                 if t is not None:
-                    out = _add(out, _times(derivative(primals[0], primals[1], y), _aligned(t, ndim)))
+                    t = _aligned(t, ndim)
+                    term = _times(derivative(primals[0], primals[1], y), t)
+                    out = term if out is None else _into(out, term, owned)
+                    owned = term is not t   # _times returns the tangents themselves for d = 1
     if out is not None and out.shape[1:] != np.shape(y):   # a derivative of 1 did not broadcast
         out = np.broadcast_to(out, out.shape[:1] + np.shape(y)).copy()
     return _make(y, out)
@@ -379,8 +399,8 @@ def _times(d, t):
 def matmul(a, b):
     pa, ta = _split(a)
     pb, tb = _split(b)
-    y = np.matmul(pa, pb)
     _note(np.matmul, _layout(a), _layout(b))
+    y = np.matmul(pa, pb)
     na, nb = np.ndim(pa), np.ndim(pb)
     stack = np.broadcast_shapes(np.shape(pa)[:-2], np.shape(pb)[:-2]) if na >= 2 and nb >= 2 else ()
     out = None
@@ -396,7 +416,7 @@ def matmul(a, b):
             if na >= 2:
                 tb = _aligned_stack(tb, nb, len(stack))
             term = np.matmul(pa, tb)
-        out = _add(out, term)
+        out = term if out is None else _into(out, term, owned=True)
     return _make(y, out)
 
 
@@ -632,7 +652,8 @@ def tensordot(a, b, axes=2):
         out = np.tensordot(ta, pb, axes=([i + 1 for i in ax_a], ax_b))
     if tb is not None:
         term = np.tensordot(pa, tb, axes=(ax_a, [i + 1 for i in ax_b]))
-        out = _add(out, np.moveaxis(term, np.ndim(pa) - len(ax_a), 0))
+        term = np.moveaxis(term, np.ndim(pa) - len(ax_a), 0)
+        out = term if out is None else _into(out, term, owned=True)
     return _make(y, out)
 
 
