@@ -116,17 +116,7 @@ class Dual:
     def __setitem__(self, index, value):
         # for the rules' own buffers (a pullback scattering a cotangent into zeros); a write in
         # differentiated code reaches ``refused_setitem`` instead
-        batched = _batch_index(index)
-        if batched is None:
-            raise TypeError("morula Duals support this index only without its batch axis moving")
-        p, t = _split(value)
-        _note("setitem", self.shape, _index_layout(index), _layout(value))
-        self.primal[index] = p
-        if t is None:
-            self.tangent[batched] = 0
-        else:
-            target = self.tangent[batched]
-            self.tangent[batched] = _aligned(t, target.ndim - 1) if np.ndim(t) < target.ndim else t
+        _scatter(self, index, value, "set")
 
     def item(self, *args):
         raise TypeError("a morula Dual cannot become a number (its tangents would be lost)")
@@ -136,7 +126,7 @@ class Dual:
     # -- NumPy protocols --------------------------------------------------------------------
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if method == "at" and ufunc is np.add and type(inputs[0]) is Dual and not kwargs:
-            return _add_at(*inputs)
+            return _scatter(*inputs, "add")
         if method != "__call__" or kwargs.get("out") is not None or kwargs.get("where", True) is not True:
             return NotImplemented
         kwargs = {k: v for k, v in kwargs.items() if k not in ("out", "where")}
@@ -744,17 +734,26 @@ def norm(x, ord=None, axis=None, keepdims=False):
     return _ufunc(np.sqrt, (sum_(x * x, axis=axis, keepdims=keepdims),), {})
 
 
-def _add_at(target, index, values):
-    """``np.add.at`` into a Dual buffer (a pullback scattering repeated indices)."""
+def _set(array, index, value):
+    array[index] = value
+
+
+def _scatter(target, index, value, how):
+    """``target[index] = value`` (``how="set"``) or ``np.add.at(target, index, value)``
+    (``"add"``: a pullback scattering repeated indices) into a Dual buffer."""
     batched = _batch_index(index)
     if batched is None:
-        raise TypeError("morula Duals support np.add.at only without the batch axis moving")
-    p, t = _split(values)
-    _note("add.at", target.shape, _index_layout(index), _layout(values))
-    np.add.at(target.primal, index, p)
-    if t is not None:
-        width = target.tangent[batched].ndim
-        np.add.at(target.tangent, batched, _aligned(t, width - 1) if t.ndim < width else t)
+        raise TypeError("morula Duals support this index only without its batch axis moving")
+    p, t = _split(value)
+    _note(how, target.shape, _index_layout(index), _layout(value))
+    write = _set if how == "set" else np.add.at
+    write(target.primal, index, p)
+    if t is None:
+        if how == "set":
+            target.tangent[batched] = 0
+        return
+    width = target.tangent[batched].ndim
+    write(target.tangent, batched, _aligned(t, width - 1) if t.ndim < width else t)
 
 
 def _constant_like(fn):
