@@ -143,7 +143,7 @@ def test_matmul(shapes, dual_at):
     lambda x: np.tensordot(x, x, axes=([1, 2], [1, 2])), lambda x: np.einsum("ijk,ilk->jl", x, x),
     lambda x: np.cumsum(x, axis=1), lambda x: np.cumsum(x), lambda x: np.trace(x[0, :, :3]),
     lambda x: np.var(x, axis=0, ddof=1), lambda x: x.std(), lambda x: np.linalg.norm(x[0, 0]),
-    lambda x: np.diag(x[0, 0]), lambda x: np.diag(x[0, :, :3], 1), lambda x: np.sign(x) * x,
+    lambda x: np.flip(x, axis=1), lambda x: np.flip(x), lambda x: np.diag(x[0, 0]), lambda x: np.diag(x[0, :, :3], 1), lambda x: np.sign(x) * x,
 ], ids=lambda f: None)
 def test_linear_and_structural_functions(fn):
     x = rng.uniform(0.1, 1.0, (2, 3, 4))

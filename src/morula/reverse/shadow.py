@@ -416,8 +416,15 @@ _NO_INACTIVE = frozenset()
 
 
 def is_inactive(x):
-    """May the cotangent of array ``x`` be skipped (see above)?"""
-    return id(x) in getattr(_state, "inactive", _NO_INACTIVE)
+    """May the cotangent of array ``x`` be skipped (see above)? Views of such an array too (a
+    write through one activates the array it views)."""
+    inactive = getattr(_state, "inactive", _NO_INACTIVE)
+    if not inactive:
+        return False
+    if id(x) in inactive:
+        return True
+    t = type(x)
+    return t in ARRAY_TYPES and id(_hooks[t].root_of(x)) in inactive
 
 
 # The float and complex literals of generated code (``np.maximum(h, 0.0)``, ``x ** 2.0``): a value

@@ -519,6 +519,10 @@ def _shifted(fn, t, ndim, args, kwargs):
         shape = args[0] if args else kwargs["shape"]
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
         return np.broadcast_to(_aligned(t, len(shape)), (k,) + shape)
+    if fn is np.flip:
+        axis = args[0] if args else kwargs.get("axis")
+        axes = tuple(range(ndim)) if axis is None else tuple(a % ndim for a in _as_tuple(axis))
+        return np.flip(t, tuple(a + 1 for a in axes))
     if fn is np.ravel:
         return np.reshape(t, (k, -1))
     if fn is np.copy or fn is np.ascontiguousarray:
@@ -777,7 +781,7 @@ FUNCTIONS.update({
     np.sum: sum_, np.mean: mean,
     np.reshape: reshape, np.transpose: transpose, np.swapaxes: swapaxes, np.squeeze: squeeze,
     np.moveaxis: _linear(np.moveaxis), np.expand_dims: _linear(np.expand_dims),
-    np.broadcast_to: _linear(np.broadcast_to), np.ravel: _linear(np.ravel),
+    np.broadcast_to: _linear(np.broadcast_to), np.ravel: _linear(np.ravel), np.flip: _linear(np.flip),
     np.copy: _linear(np.copy), np.ascontiguousarray: _linear(np.ascontiguousarray),
     np.real: _linear(np.real), np.conjugate: _linear(np.conjugate),
     np.concatenate: _joined(np.concatenate), np.stack: _joined(np.stack),
