@@ -143,7 +143,13 @@ def test_matmul(shapes, dual_at):
     lambda x: np.tensordot(x, x, axes=([1, 2], [1, 2])), lambda x: np.einsum("ijk,ilk->jl", x, x),
     lambda x: np.cumsum(x, axis=1), lambda x: np.cumsum(x), lambda x: np.trace(x[0, :, :3]),
     lambda x: np.var(x, axis=0, ddof=1), lambda x: x.std(), lambda x: np.linalg.norm(x[0, 0]),
-    lambda x: np.flip(x, axis=1), lambda x: np.flip(x), lambda x: np.diag(x[0, 0]), lambda x: np.diag(x[0, :, :3], 1), lambda x: np.sign(x) * x,
+    lambda x: np.flip(x, axis=1), lambda x: np.flip(x), lambda x: np.hstack([x[0], x[1]]),
+    lambda x: np.vstack([x[0, 0], x[1, 1]]), lambda x: np.column_stack([x[0, 0], x[0, 1]]),
+    lambda x: np.hstack([x[0, 0], np.ones(2)]), lambda x: np.diff(x, axis=1), lambda x: np.diff(x, n=2),
+    lambda x: np.prod(x, axis=2), lambda x: np.prod(x[0]),
+    lambda x: np.linalg.inv(x[0, :, :3] + 3 * np.eye(3)), lambda x: np.linalg.det(x[0, :, :3] + np.eye(3)),
+    lambda x: np.linalg.solve(x[0, :, :3] + 3 * np.eye(3), x[1, 0, :3]),
+    lambda x: np.linalg.solve(x[0, :, :3] + 3 * np.eye(3), x[1, :, :2]), lambda x: np.diag(x[0, 0]), lambda x: np.diag(x[0, :, :3], 1), lambda x: np.sign(x) * x,
 ], ids=lambda f: None)
 def test_linear_and_structural_functions(fn):
     x = rng.uniform(0.1, 1.0, (2, 3, 4))
@@ -234,3 +240,17 @@ def test_chunks_of_directions(monkeypatch):
 
     x = rng.standard_normal(10)
     np.testing.assert_allclose(mo.hessian(f)(x), _column_hessian(f, (x,), 0), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("bshape", [(3,), (3, 2)], ids=str)
+@pytest.mark.parametrize("dual_at", [(0,), (1,), (0, 1)], ids=["matrix", "right-hand side", "both"])
+def test_solve(dual_at, bshape):
+    A = rng.standard_normal((3, 3)) + 3 * np.eye(3)
+    b = rng.standard_normal(bshape)
+    _check_tangents(np.linalg.solve, A, b, dual_at=dual_at)
+
+
+def test_stacked_determinants_and_inverses():
+    A = rng.standard_normal((2, 3, 3)) + 3 * np.eye(3)
+    _check_tangents(np.linalg.det, A)
+    _check_tangents(np.linalg.inv, A)

@@ -691,6 +691,93 @@ def diag(v, k=0):
     return _make(y, out)
 
 
+def _stacked(fn):
+    """hstack / vstack / column_stack: NumPy's own definitions over atleast_*d and concatenate."""
+    def apply(tup, **kwargs):
+        if kwargs:
+            raise TypeError(f"morula Duals support np.{fn.__name__} without keywords")
+        arrays = list(tup)
+        if fn is np.vstack:
+            return _joined(np.concatenate)([_at_least(a, 2) for a in arrays], axis=0)
+        if fn is np.hstack:
+            arrays = [_at_least(a, 1) for a in arrays]
+            return _joined(np.concatenate)(arrays, axis=0 if np.ndim(_primal(arrays[0])) == 1 else 1)
+        columns = [reshape(a, (-1, 1)) if np.ndim(_primal(a)) < 2 else a for a in arrays]
+        return _joined(np.concatenate)(columns, axis=1)
+    return apply
+
+
+def _at_least(a, nd):
+    """np.atleast_1d / 2d of one array (a row for 2-D, as NumPy does)."""
+    shape = np.shape(_primal(a))
+    if len(shape) >= nd:
+        return a
+    return reshape(a, (1,) * (nd - len(shape)) + shape)
+
+
+def diff(a, n=1, axis=-1):
+    for _ in range(n):
+        nd = np.ndim(_primal(a))
+        ax = axis % nd
+        upper = tuple(slice(1, None) if i == ax else slice(None) for i in range(nd))
+        lower = tuple(slice(None, -1) if i == ax else slice(None) for i in range(nd))
+        a = a[upper] - a[lower]
+    return a
+
+
+def prod(a, axis=None, dtype=None, out=None, keepdims=False):
+    """The product rule: d prod = prod * sum(t / a); refused at zeros (use the column path)."""
+    if out is not None:
+        raise TypeError("morula Duals support np.prod without out=")
+    p, t = _split(a)
+    y = np.prod(p, axis=axis, dtype=dtype, keepdims=keepdims)
+    if t is None:
+        return y
+    if np.any(p == 0):
+        raise TypeError("morula Duals: np.prod of an array with zeros")
+    _note(np.prod, _layout(a), axis if not isinstance(axis, list) else tuple(axis), dtype, keepdims)
+    axes = tuple(i + 1 for i in _axes(axis, np.ndim(p)))
+    share = np.sum(t / p, axis=axes, keepdims=keepdims)
+    return _make(y, share * y)
+
+
+def inv(a):
+    p, t = _split(a)
+    y = np.linalg.inv(p)
+    if t is None:
+        return y
+    _note(np.linalg.inv, _layout(a))
+    return _make(y, -(y @ t @ y))
+
+
+def solve(a, b):
+    pa, ta = _split(a)
+    pb, tb = _split(b)
+    y = np.linalg.solve(pa, pb)
+    if ta is None and tb is None:
+        return y
+    _note(np.linalg.solve, _layout(a), _layout(b))
+    k = (ta if ta is not None else tb).shape[0]
+    vector = np.ndim(pb) == 1 and np.ndim(pa) == 2
+    rhs = 0
+    if tb is not None:
+        rhs = tb[..., None] if vector else tb
+    if ta is not None:
+        rhs = rhs - ta @ (y[:, None] if vector else y)
+    rhs = np.broadcast_to(rhs, (k,) + np.shape(pa)[:-1] + ((1,) if vector else np.shape(pb)[-1:]))
+    ty = np.linalg.solve(pa, rhs)
+    return _make(y, ty[..., 0] if vector else ty)
+
+
+def det(a):
+    p, t = _split(a)
+    y = np.linalg.det(p)
+    if t is None:
+        return y
+    _note(np.linalg.det, _layout(a))
+    return _make(y, y * np.trace(np.linalg.solve(p, t), axis1=-2, axis2=-1))
+
+
 def cumsum(a, axis=None, dtype=None, out=None):
     if out is not None:
         raise TypeError("morula Duals support np.cumsum with axis=, dtype= only")
@@ -787,7 +874,10 @@ FUNCTIONS.update({
     np.concatenate: _joined(np.concatenate), np.stack: _joined(np.stack),
     np.max: _extremum(np.max), np.min: _extremum(np.min), np.amax: _extremum(np.max),
     np.amin: _extremum(np.min), np.clip: clip, np.tensordot: tensordot, np.einsum: einsum,
-    np.cumsum: cumsum, np.trace: trace, np.diag: diag, np.var: var, np.std: std, np.linalg.norm: norm,
+    np.cumsum: cumsum, np.trace: trace, np.diag: diag, np.diff: diff, np.prod: prod,
+    np.hstack: _stacked(np.hstack), np.vstack: _stacked(np.vstack),
+    np.column_stack: _stacked(np.column_stack), np.linalg.inv: inv, np.linalg.solve: solve,
+    np.linalg.det: det, np.var: var, np.std: std, np.linalg.norm: norm,
     np.where: where, np.dot: dot, np.inner: inner, np.outer: outer, np.vdot: vdot,
     np.matmul: matmul,
     np.zeros_like: _constant_like(np.zeros_like), np.ones_like: _constant_like(np.ones_like),
