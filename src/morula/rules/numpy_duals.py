@@ -25,7 +25,9 @@ import numpy as np
 from .. import batched_hessian, tangents
 from ..reverse import ops, runtime, shadow
 from .numpy_elementwise import ELEMENTWISE
-from .numpy_glue import _batch_index
+from ..reverse.runtime import record_redo
+from ..tangents import unbroadcast
+from .numpy_glue import _batch_index, _has_advanced
 from .numpy_indexing import ndarray_getitem
 
 FUNCTIONS = {}   # NumPy function -> implementation on Duals (and plain arrays among the arguments)
@@ -62,12 +64,16 @@ def _layout(v):
 class Dual:
     """``primal`` (an ndarray) with ``tangent`` of shape ``(k,) + primal.shape``."""
 
-    __slots__ = ("primal", "tangent")
+    __slots__ = ("primal", "tangent", "base", "replay")
     __array_priority__ = 1e6   # NumPy defers binary operators with ndarrays to ours
 
-    def __init__(self, primal, tangent):
+    def __init__(self, primal, tangent, base=None, replay=None):
         self.primal = primal
         self.tangent = tangent
+        # a view (its primal and tangents are NumPy views of base's): ``replay`` makes the same
+        # view of another Dual shaped like base (the shadow memory views its buffers that way)
+        self.base = base
+        self.replay = replay
 
     # -- what code reads from arrays ----------------------------------------------------------
     shape = property(lambda self: self.primal.shape)
@@ -76,7 +82,6 @@ class Dual:
     size = property(lambda self: self.primal.size)
     strides = property(lambda self: self.primal.strides)
     itemsize = property(lambda self: self.primal.itemsize)
-    base = None   # a Dual owns its memory: indexing returns copies, and writing into one is refused
     T = property(lambda self: transpose(self))
     real = property(lambda self: _real_only(self, "real"))
 
@@ -114,8 +119,8 @@ class Dual:
         raise TypeError("the truth value of a morula Dual is not defined; compare its values")
 
     def __setitem__(self, index, value):
-        # for the rules' own buffers (a pullback scattering a cotangent into zeros); a write in
-        # differentiated code reaches ``refused_setitem`` instead
+        # in differentiated code through ``dual_setitem`` (which records the undo), in rules
+        # directly (a pullback scattering a cotangent into zeros)
         _scatter(self, index, value, "set")
 
     def item(self, *args):
@@ -150,7 +155,7 @@ class Dual:
         _note("getitem", self.shape, _index_layout(index))
         if batched is None:
             raise TypeError("morula Duals support this index only without its batch axis moving")
-        return _make(self.primal[index], self.tangent[batched])
+        return _view(self, self.primal[index], self.tangent[batched], ("index", index))
 
     # -- operators ----------------------------------------------------------------------------
     def __add__(self, other): return _ufunc(np.add, (self, other), {})
@@ -187,6 +192,20 @@ class Dual:
 
     def __isub__(self, other):
         return self.__iadd__(-other)
+
+    def _update(self, ufunc, other):
+        """``self <op>= other`` in place (the result keeps self's shape, as NumPy's does)."""
+        result = _ufunc(ufunc, (self, other), {})
+        p, t = _split(result)
+        if np.shape(p) != self.shape:
+            raise ValueError(f"non-broadcastable output operand with shape {self.shape}")
+        self.primal[...] = p
+        self.tangent[...] = 0 if t is None else t
+        return self
+
+    def __imul__(self, other): return self._update(np.multiply, other)
+    def __itruediv__(self, other): return self._update(np.divide, other)
+    def __ipow__(self, other): return self._update(np.power, other)
 
     # -- methods -----------------------------------------------------------------------------
     def sum(self, axis=None, dtype=None, out=None, keepdims=False):
@@ -481,7 +500,10 @@ def _linear(fn):
         if t is None:
             return y
         _note(fn, _layout(a), repr(args), repr(sorted(kwargs.items())))
-        return _make(y, _shifted(fn, t, np.ndim(p), args, kwargs))
+        tangent = _shifted(fn, t, np.ndim(p), args, kwargs)
+        if type(a) is Dual:
+            return _view(a, y, tangent, (fn, args, kwargs))
+        return _make(y, tangent)
     return apply
 
 
@@ -912,14 +934,79 @@ def _dual_zeros(root):
     return Dual(np.zeros_like(root.primal), np.zeros_like(root.tangent))
 
 
-def refused_setitem(x, index, value):
-    raise TypeError("morula: writing into an array that carries tangents (a Hessian's dual "
-                    "argument) is not supported; the Hessian is computed column by column")
+# --------------------------------------------------------------------------- views
+
+def _view(parent, primal, tangent, replay):
+    """The result of a view operation on Dual ``parent``: a view Dual when NumPy made writable
+    views of both parts (writes through it reach ``parent``, as for ndarrays), else a Dual of its
+    own (copies, or read-only views such as broadcasts)."""
+    primal = np.asarray(primal)
+    shared = primal.base is not None and tangent.base is not None \
+        and np.may_share_memory(primal, parent.primal) and np.may_share_memory(tangent, parent.tangent)
+    if shared and primal.flags.writeable and tangent.flags.writeable:
+        return Dual(primal, tangent, parent, replay)
+    if primal.dtype.kind != "f":
+        return primal if primal.ndim else primal[()]
+    if np.may_share_memory(primal, parent.primal):
+        primal = primal.copy()
+    if np.may_share_memory(tangent, parent.tangent):
+        tangent = tangent.copy()
+    return _make(primal, tangent)
 
 
-def refused_inplace(a, b):
-    raise TypeError("morula: an in-place operator on an array that carries tangents (a "
-                    "Hessian's dual argument) is not supported; the Hessian is computed column by column")
+def _root(d):
+    while d.base is not None:
+        d = d.base
+    return d
+
+
+def _view_into(buffer, root, x):
+    """The view of ``buffer`` (a Dual shaped like ``root``) that ``x`` is of ``root``."""
+    chain = []
+    while x is not root:
+        chain.append(x.replay)
+        x = x.base
+    v = buffer
+    for replay in reversed(chain):
+        if replay[0] == "index":
+            v = v[replay[1]]
+        else:
+            fn, args, kwargs = replay
+            v = FUNCTIONS[fn](v, *args, **kwargs)
+        if type(v) is not Dual or v.base is None:
+            raise TypeError("morula Duals: a view could not be made again of a cotangent buffer")
+    return v
+
+
+def _copy(v):
+    return v.copy() if type(v) is Dual else np.array(v, copy=True)
+
+
+def dual_setitem(x, index, value):
+    """``x[index] = value`` in place; reverse: as for ndarrays (numpy_glue.ndarray_setitem): the
+    overwritten values come back first, the overwritten entries' cotangent goes to ``value``."""
+    if _has_advanced(index):
+        raise TypeError("morula Duals: writing through an index array is not supported")
+    shadow.activate(x)
+    old = _copy(x[index])
+    x[index] = value
+
+    def dual_setitem_pullback(g):
+        new = _copy(x[index])
+        x[index] = old
+        record_redo(lambda: x.__setitem__(index, new))
+        s = shadow.view(x)
+        if g is not None:
+            s += g
+        d = _copy(s[index])
+        s[index] = 0
+        dvalue = unbroadcast(d, value)
+        if type(value) in shadow.ARRAY_TYPES:
+            shadow.deposit(value, dvalue)
+            dvalue = None
+        return None, None, dvalue
+
+    return x, dual_setitem_pullback
 
 
 def dual_iterate(x):
@@ -927,9 +1014,10 @@ def dual_iterate(x):
     rows = list(x)
 
     def dual_iteration_pullback(cts):
-        # a row is a copy, not a view of x as an ndarray's row is: what the sweep deposited in
-        # the rows' own shadows belongs to x too
-        cts = [_add(c, shadow.take(row)) for c, row in zip(list(cts) + [None] * len(rows), rows)]
+        # what the sweep deposited in the rows' shadows belongs to x too (a row of a 1-D x is
+        # a number, not a view)
+        cts = [_add(c, shadow.take(row)) if type(row) is Dual and row.base is None else c
+               for c, row in zip(list(cts) + [None] * len(rows), rows)]
         if all(c is None for c in cts):
             return None
         dx = zeros_like(x)
@@ -948,12 +1036,11 @@ zeros_like = _constant_like(np.zeros_like)
 # Python methods run as written, never differentiated through
 ops.register_plain_type(Dual)
 ops.register_type_op("getitem", Dual, ndarray_getitem)
-ops.register_type_op("setitem", Dual, refused_setitem)
-ops.register_type_op("inplace", Dual, refused_inplace)
+ops.register_type_op("setitem", Dual, dual_setitem)
 ops.register_type_op("iterate", Dual, dual_iterate)
 runtime._library_types[Dual] = True
 tangents.NOT_FLOATS.add(Dual)
 runtime.LIBRARY_FILES.add(__file__)
-shadow.register_array_type(Dual, lambda x: x, None, _dual_zeros, lambda x, root: False)
+shadow.register_array_type(Dual, _root, _view_into, _dual_zeros, lambda x, root: True)
 
 batched_hessian.DUALS.append((seeded, parts, recording))
