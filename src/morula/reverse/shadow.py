@@ -169,14 +169,24 @@ def deposit(x, ct):
             total += ct
             buffers[key] = (root, total, True)
             return
-    elif x is root and type(ct) is not type(root) and type(ct) in ARRAY_TYPES and ct.shape == root.shape:
-        # a cotangent of another array type (dual arrays carrying tangents, for a Hessian): kept
-        # as it is, summed with what is there (never written into a buffer of the root's type)
-        buffers[key] = (root, ct if entry is None else ct + entry[1], False)
-        return
+    elif type(ct) is not type(root) and type(ct) in ARRAY_TYPES:
+        # a cotangent of another array type (dual arrays carrying tangents, for a Hessian)
+        if x is root and ct.shape == root.shape:   # kept as it is, summed with what is there
+            buffers[key] = (root, ct if entry is None else ct + entry[1], False)
+            return
+        promote = PROMOTE.get(type(ct))
+        if promote is not None and (entry is None or type(entry[1]) is not type(ct)):
+            # the root's buffer becomes one of ct's type (views of it: the root type's view_into)
+            buffers[key] = (root, promote(root, None if entry is None else entry[1], ct), True)
+            _state.store.views.clear()
     s = view(x)
     if s is not None:
         s += ct
+
+
+# cotangent type -> promote(root, its current buffer or None, ct): a buffer of the cotangent's
+# type laid out like ``root``, holding what the current one held (registered by rules)
+PROMOTE = {}
 
 
 def _same_layout(ct, root):

@@ -27,6 +27,7 @@ from ..reverse import ops, runtime, shadow
 from .numpy_elementwise import ELEMENTWISE
 from ..reverse.runtime import record_redo
 from ..tangents import unbroadcast
+from . import numpy_glue as _glue
 from .numpy_glue import _batch_index, _has_advanced
 from .numpy_indexing import ndarray_getitem
 
@@ -1042,5 +1043,22 @@ runtime._library_types[Dual] = True
 tangents.NOT_FLOATS.add(Dual)
 runtime.LIBRARY_FILES.add(__file__)
 shadow.register_array_type(Dual, _root, _view_into, _dual_zeros, lambda x, root: True)
+
+
+def _promoted(root, buffer, ct):
+    """A Dual buffer for the ndarray ``root`` whose view received a Dual cotangent (a constant
+    built inside the function, sliced and multiplied with the argument): the primal part holds
+    what the ndarray buffer held, the tangents start at zero, each laid out like ``root``."""
+    primal = _glue._zeros_for(root) if buffer is None else buffer.copy(order="K")
+    return Dual(primal, _glue._batched_zeros_for(root, ct.tangent.shape[0]))
+
+
+def _ndarray_view_of(buffer, root, x):
+    return Dual(_glue._view_into(buffer.primal, root, x), _glue._batched_view_into(buffer.tangent, root, x),
+                buffer, None)
+
+
+shadow.PROMOTE[Dual] = _promoted
+_glue.FOREIGN_VIEWS[Dual] = _ndarray_view_of
 
 batched_hessian.DUALS.append((seeded, parts, recording))

@@ -192,7 +192,14 @@ def _overlapping(x):
     return x.base is not None and not x.flags.writeable
 
 
+# buffer type -> view_into(buffer, root, x) for the buffers of another array type an ndarray's
+# shadow may hold (dual arrays' cotangents: see shadow.PROMOTE)
+FOREIGN_VIEWS = {}
+
+
 def _view_into(buffer, root, x):
+    if type(buffer) is not np.ndarray and type(buffer) in FOREIGN_VIEWS:
+        return FOREIGN_VIEWS[type(buffer)](buffer, root, x)
     if not (buffer.flags.c_contiguous or buffer.flags.f_contiguous):
         raise UnsupportedOperationError(
             "morula: an in-place write reached an array whose memory is not contiguous "
