@@ -1,5 +1,5 @@
-"""Reverse-mode Jacobian benchmark: morula's batched backward sweep against its row-by-row sweep
-and against JAX (``jax.jacrev`` under ``jit``), ``torch.func.jacrev`` (torch 2.13.0 CPU) and HIPS
+"""Jacobian benchmark: morula's batched backward sweep against its row-by-row sweep, its
+forward-mode Jacobian (one run on dual arrays, and one forward pass per column), and against JAX (``jax.jacrev`` under ``jit``), ``torch.func.jacrev`` (torch 2.13.0 CPU) and HIPS
 autograd's ``jacobian``, side by side in one run (peers are used when installed).
 
 Run: python benchmarks/bench_jacobian.py
@@ -17,7 +17,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 import morula as mo  # noqa: E402
-from morula import batched_jacobian  # noqa: E402
+from morula import batched_jacobian, dual_arrays  # noqa: E402
 from timing import best_time  # noqa: E402
 
 
@@ -40,6 +40,18 @@ def row_by_row(f):
             return mo.jacobian(f)(x)
         finally:
             batched_jacobian.rows = real
+    return jac
+
+
+def columns(f):
+    """mo.jacfwd without dual arrays: one forward pass per input element."""
+    def jac(x):
+        saved = list(dual_arrays.DUALS)
+        dual_arrays.DUALS.clear()
+        try:
+            return mo.jacfwd(f)(x)
+        finally:
+            dual_arrays.DUALS.extend(saved)
     return jac
 
 
@@ -87,7 +99,8 @@ def main():
         f, params = make(100, 200, m, rng)
         x = rng.standard_normal(100)
         J = mo.jacobian(f)(x)
-        contenders = {"morula (batched)": mo.jacobian(f), "morula (row by row)": row_by_row(f)}
+        contenders = {"morula (batched)": mo.jacobian(f), "morula (row by row)": row_by_row(f),
+                      "morula jacfwd (duals)": mo.jacfwd(f), "morula jacfwd (columns)": columns(f)}
         contenders.update(peers(params))
         times = {}
         for name, jac in contenders.items():
@@ -99,9 +112,9 @@ def main():
         for name, t in times.items():
             ratio = "" if name == "morula (batched)" else f"{base / t:10.2f}x"
             rows.append((f"jacobian m={m}", name, t, ratio))
-    print(f"{'case':<16} {'library':<22} {'time':>11}   morula (batched) / library")
+    print(f"{'case':<16} {'library':<24} {'time':>11}   morula (batched) / library")
     for case, name, t, ratio in rows:
-        print(f"{case:<16} {name:<22} {t * 1e3:8.2f} ms   {ratio}")
+        print(f"{case:<16} {name:<24} {t * 1e3:8.2f} ms   {ratio}")
 
 
 if __name__ == "__main__":

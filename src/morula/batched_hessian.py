@@ -23,12 +23,9 @@ Hessian-vector products, more than the sweep itself for small arguments).
 
 import numpy as np
 
-# [(seeded(x, directions) -> dual array, parts(value, k, shape) -> (primal, tangents),
-#   recording() -> context manager collecting the record of the dual operations run inside)]
-DUALS = []
+from .dual_arrays import DUALS, checked
+
 CHUNK_ELEMENTS = 1 << 22   # at most this many tangent numbers per seeded argument
-_CHECKED = {}   # record of a sweep -> did it agree with the exact Hessian-vector products
-_CHECKED_MAX = 4096
 
 
 def blocks(f, args, kwargs, nums, gradient, hvp_rows):
@@ -49,14 +46,8 @@ def blocks(f, args, kwargs, nums, gradient, hvp_rows):
         return None
     if len(found) != len(nums) ** 2:
         return None
-    record = (tuple((np.shape(args[i]), args[i].dtype.str) for i in nums), tuple(nums), tuple(ops))
-    agreed = _CHECKED.get(record)
-    if agreed is None:
-        agreed = _agrees(found, args, nums, hvp_rows)
-        if len(_CHECKED) >= _CHECKED_MAX:
-            _CHECKED.clear()
-        _CHECKED[record] = agreed
-    return found if agreed else None
+    record = ("hessian", tuple((np.shape(args[i]), args[i].dtype.str) for i in nums), tuple(nums), tuple(ops))
+    return found if checked(record, lambda: _agrees(found, args, nums, hvp_rows)) else None
 
 
 def _sweeps(f, args, kwargs, nums, gradient, seeded, parts, found):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import morula as mo
-from morula import batched_hessian
+from morula import batched_hessian, dual_arrays
 from morula.rules import numpy_duals as D
 from tests.forward.test_forward_programs import ALL
 
@@ -191,7 +191,7 @@ def test_hessian_takes_one_dual_sweep_and_checks_it_once(monkeypatch):
     def f(x):
         return np.sum(np.tanh(A @ x) ** 2) + x @ x
 
-    batched_hessian._CHECKED.clear()
+    dual_arrays.CHECKED.clear()
     checks = []
     original = batched_hessian._agrees
     monkeypatch.setattr(batched_hessian, "_agrees", lambda *a: checks.append(1) or original(*a))
@@ -209,12 +209,12 @@ def test_a_wrong_dual_result_is_caught_and_the_columns_are_used(monkeypatch):
 
     x = rng.standard_normal(5)
     want = _column_hessian(f, (x,), 0)
-    batched_hessian._CHECKED.clear()
+    dual_arrays.CHECKED.clear()
     real = D._times
     monkeypatch.setattr(D, "_times", lambda d, t: real(d, t) * 1.001)   # a subtly wrong tangent
     H = mo.hessian(f)(x)
     np.testing.assert_allclose(H, want, rtol=1e-12, atol=1e-12)
-    assert list(batched_hessian._CHECKED.values()) == [False]
+    assert list(dual_arrays.CHECKED.values()) == [False]
 
 
 def test_hessian_blocks_of_several_array_arguments():
@@ -296,3 +296,95 @@ def test_writes_into_copies_and_views_of_the_argument():
     got = _dual_hessian(f, (x,), 0)
     assert got is not None
     np.testing.assert_allclose(got, _column_hessian(f, (x,), 0), rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- jacfwd
+
+from morula import batched_jacfwd  # noqa: E402
+
+
+def _dual_jacfwd(f, args, j):
+    """The dual run's Jacobian for argument j, unchecked; None when it refuses."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        try:
+            with recording():
+                found = batched_jacfwd._columns(f, args, {}, j, seeded, parts)
+        except Exception:
+            return None
+    return None if found is None else batched_jacfwd._assemble(*found, args[j])
+
+
+def _column_jacfwd(f, args, j):
+    saved = list(batched_hessian.DUALS)
+    batched_hessian.DUALS.clear()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return mo.jacfwd(f, argnums=j)(*args)
+    finally:
+        batched_hessian.DUALS.extend(saved)
+
+
+def _same_tree(got, want):
+    if isinstance(want, (tuple, list)):
+        assert type(got) is type(want) and len(got) == len(want)
+        for g, w in zip(got, want):
+            _same_tree(g, w)
+    elif isinstance(want, dict):
+        assert set(got) == set(want)
+        for key in want:
+            _same_tree(got[key], want[key])
+    else:
+        assert np.shape(got) == np.shape(want)
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+# a dual array is not an np.ndarray: code that branches on isinstance(x, np.ndarray) computes
+# something else on it, which only the run-time check can catch (and does: the API's answer is
+# still the column method's)
+TAKES_ANOTHER_BRANCH = {"test_typical_programs::isinstance_array_branch"}
+
+
+@pytest.mark.parametrize("name,j", PROGRAMS, ids=[f"{n}[{j}]" for n, j in PROGRAMS])
+def test_dual_jacfwd_of_every_program_is_exact_or_refused(name, j):
+    f, args = ALL[name]
+    want = _column_jacfwd(f, args, j)
+    if name in TAKES_ANOTHER_BRANCH:
+        dual_arrays.CHECKED.clear()
+        with contextlib.redirect_stdout(io.StringIO()):
+            _same_tree(mo.jacfwd(f, argnums=j)(*args), want)
+        return
+    got = _dual_jacfwd(f, args, j)
+    if got is None:
+        pytest.skip("the dual run refuses this program (jacfwd goes column by column)")
+    _same_tree(got, want)
+
+
+def test_jacfwd_of_container_outputs_and_several_arguments():
+    def f(a, b):
+        return {"y": np.tanh(a[:, None] * b[None, :]), "s": np.sum(a ** 2) * b[0]}, (a @ a, b * 2.0)
+
+    a, b = rng.standard_normal(3), rng.standard_normal(4)
+    got = mo.jacfwd(f, argnums=(0, 1))(a, b)
+    saved = list(batched_hessian.DUALS)
+    batched_hessian.DUALS.clear()
+    try:
+        want = mo.jacfwd(f, argnums=(0, 1))(a, b)
+    finally:
+        batched_hessian.DUALS.extend(saved)
+    _same_tree(got, want)
+
+
+def test_jacfwd_checks_each_computation_once_and_catches_a_wrong_one(monkeypatch):
+    def f(x):
+        return np.sin(x) * x[::-1]
+
+    x = rng.standard_normal(5)
+    dual_arrays.CHECKED.clear()
+    want = _column_jacfwd(f, (x,), 0)
+    np.testing.assert_allclose(mo.jacfwd(f)(x), want, rtol=1e-12)
+    assert list(dual_arrays.CHECKED.values()) == [True]
+    dual_arrays.CHECKED.clear()
+    real = D._times
+    monkeypatch.setattr(D, "_times", lambda d, t: real(d, t) * 1.001)
+    np.testing.assert_allclose(mo.jacfwd(f)(x), want, rtol=1e-12)
+    assert list(dual_arrays.CHECKED.values()) == [False]

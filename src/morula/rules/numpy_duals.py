@@ -22,7 +22,7 @@ import threading
 
 import numpy as np
 
-from .. import batched_hessian, tangents
+from .. import dual_arrays, tangents
 from ..reverse import ops, runtime, shadow
 from .numpy_elementwise import ELEMENTWISE
 from ..reverse.runtime import record_redo
@@ -1061,4 +1061,4 @@ def _ndarray_view_of(buffer, root, x):
 shadow.PROMOTE[Dual] = _promoted
 _glue.FOREIGN_VIEWS[Dual] = _ndarray_view_of
 
-batched_hessian.DUALS.append((seeded, parts, recording))
+dual_arrays.DUALS.append((seeded, parts, recording))

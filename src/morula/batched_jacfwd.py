@@ -1,0 +1,128 @@
+"""Forward-mode Jacobians with every column in one run of the function, by dual arrays.
+
+In: ``f``, its arguments, the differentiated positions, and ``api``'s exact forward mode
+(``jvp_of(directions) -> (out, tangent)``, the source transform). Out: the Jacobians in
+``jacfwd``'s layout (one per position: ``out.shape + x.shape``, containers of them for container
+outputs), or None -- and ``jacfwd`` goes one forward pass per input element, as before.
+
+How: argument ``j`` becomes a dual array (``dual_arrays.DUALS``) whose tangents are the unit
+directions, and ``f`` simply runs on it -- every NumPy call carries the tangents, so the output
+comes back carrying the Jacobian's columns. Arguments must be floating NumPy arrays, the output
+arrays or numbers, or tuples, lists and dicts of them. Anything a dual array cannot carry
+exactly raises inside the run, and the caller falls back.
+
+Vouching: each distinct computation (the record of the operations run on dual arrays) is
+checked once against one exact Jacobian-vector product along a random direction (forward mode
+by source transformation, no dual arrays).
+"""
+
+import numpy as np
+
+from .dual_arrays import DUALS, checked
+
+CHUNK_ELEMENTS = 1 << 22   # at most this many tangent numbers per seeded argument
+
+
+def jacobians(f, args, kwargs, nums, jvp_of):
+    if not DUALS:
+        return None
+    seeded, parts, recording = DUALS[0]
+    for i in nums:
+        a = args[i]
+        if type(a) is not np.ndarray or a.dtype.kind != "f" or a.size == 0:
+            return None
+    found = {}
+    try:
+        with recording() as ops:
+            for j in nums:
+                found[j] = _columns(f, args, kwargs, j, seeded, parts)
+    except Exception:   # anything a dual array cannot carry: one forward pass per column
+        return None
+    if any(v is None for v in found.values()):
+        return None
+    record = ("jacfwd", tuple((np.shape(args[i]), args[i].dtype.str) for i in nums), tuple(nums),
+              tuple(ops))
+    if not checked(record, lambda: _agrees(found, args, nums, jvp_of)):
+        return None
+    return [_assemble(*found[j], args[j]) for j in nums]
+
+
+def _columns(f, args, kwargs, j, seeded, parts):
+    """``(output structure, {leaf path: columns (leaf.size, n)})`` for argument ``j``."""
+    n = args[j].size
+    chunk = max(1, min(n, CHUNK_ELEMENTS // n))
+    structure, columns = None, {}
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        k = stop - start
+        directions = np.zeros((k, n), dtype=args[j].dtype)
+        directions[np.arange(k), np.arange(start, stop)] = 1
+        out = f(*args[:j], seeded(args[j], directions.reshape((k,) + args[j].shape)), *args[j + 1:], **kwargs)
+        leaves = _leaves(out, ())
+        if leaves is None:
+            return None
+        structure = out
+        for path, value in leaves:
+            primal, tangents = parts(value, k, np.shape(value) if type(value) is not float else ())
+            if np.asarray(primal).dtype.kind != "f" and type(value) is not float:
+                return None
+            block = columns.setdefault(path, np.empty((np.size(primal), n), dtype=np.result_type(primal, args[j])))
+            block[:, start:stop] = np.reshape(tangents, (k, -1)).T
+    return structure, columns
+
+
+def _leaves(out, path):
+    """``[(path, leaf)]`` of an output made of arrays and numbers in tuples, lists and dicts."""
+    t = type(out)
+    if t is tuple or t is list:
+        found = []
+        for i, v in enumerate(out):
+            sub = _leaves(v, path + (i,))
+            if sub is None:
+                return None
+            found += sub
+        return found
+    if t is dict:
+        found = []
+        for key, v in out.items():
+            sub = _leaves(v, path + (key,))
+            if sub is None:
+                return None
+            found += sub
+        return found
+    if t is float or hasattr(out, "tangent") or (t is np.ndarray or isinstance(out, np.generic)):
+        return [(path, out)]
+    return None
+
+
+def _assemble(structure, columns, x):
+    """The Jacobian in ``jacfwd``'s layout: each leaf's ``leaf.shape + x.shape``."""
+    def build(value, path):
+        t = type(value)
+        if t is tuple or t is list:
+            return t(build(v, path + (i,)) for i, v in enumerate(value))
+        if t is dict:
+            return {key: build(v, path + (key,)) for key, v in value.items()}
+        shape = tuple(np.shape(value.primal if hasattr(value, "tangent") else value))
+        return columns[path].reshape(shape + x.shape)
+    return build(structure, ())
+
+
+def _agrees(found, args, nums, jvp_of):
+    rng = np.random.default_rng(len(nums) + sum(args[i].size for i in nums))
+    for j in nums:
+        structure, columns = found[j]
+        c = rng.standard_normal(args[j].shape).astype(args[j].dtype)
+        _, tangent = jvp_of(tuple(c if m == j else None for m in range(len(args))))
+        eps = np.finfo(np.result_type(args[j].dtype, np.float32)).eps
+        for path, block in columns.items():
+            want = tangent
+            for key in path:
+                want = want[key]
+            got = block @ c.reshape(-1)
+            want = np.zeros_like(got) if want is None else np.asarray(want, dtype=got.dtype).reshape(-1)
+            scale = np.sqrt(np.sum(np.abs(block) ** 2, axis=1)) * np.linalg.norm(c) + np.abs(want) \
+                + np.finfo(got.dtype).tiny
+            if got.shape != want.shape or not np.all(np.abs(got - want) <= 1e3 * eps * np.sqrt(c.size) * scale):
+                return False
+    return True
