@@ -23,7 +23,7 @@ Hessian-vector products, more than the sweep itself for small arguments).
 
 import numpy as np
 
-from .dual_arrays import DUALS, checked
+from .dual_arrays import DUALS, run_checked  # noqa: F401  (DUALS: for tests)
 
 CHUNK_ELEMENTS = 1 << 22   # at most this many tangent numbers per seeded argument
 
@@ -31,23 +31,11 @@ CHUNK_ELEMENTS = 1 << 22   # at most this many tangent numbers per seeded argume
 def blocks(f, args, kwargs, nums, gradient, hvp_rows):
     """``gradient(f, nums)(*args, **kwargs)``: the gradients (a tuple over ``nums``);
     ``hvp_rows(directions)``: the exact ``H v`` pieces (a tuple over ``nums``)."""
-    if not DUALS:
-        return None
-    seeded, parts, recording = DUALS[0]
-    for i in nums:
-        a = args[i]
-        if type(a) is not np.ndarray or a.dtype.kind != "f" or a.size == 0:
-            return None
-    found = {}
-    try:
-        with recording() as ops:
-            _sweeps(f, args, kwargs, nums, gradient, seeded, parts, found)
-    except Exception:   # anything a dual array cannot carry: the caller goes column by column
-        return None
-    if len(found) != len(nums) ** 2:
-        return None
-    record = ("hessian", tuple((np.shape(args[i]), args[i].dtype.str) for i in nums), tuple(nums), tuple(ops))
-    return found if checked(record, lambda: _agrees(found, args, nums, hvp_rows)) else None
+    def run(seeded, parts):
+        found = {}
+        _sweeps(f, args, kwargs, nums, gradient, seeded, parts, found)
+        return found if len(found) == len(nums) ** 2 else None
+    return run_checked("hessian", args, nums, run, lambda found: _agrees(found, args, nums, hvp_rows))
 
 
 def _sweeps(f, args, kwargs, nums, gradient, seeded, parts, found):

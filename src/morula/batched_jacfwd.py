@@ -18,33 +18,17 @@ by source transformation, no dual arrays).
 
 import numpy as np
 
-from .dual_arrays import DUALS, checked
+from .dual_arrays import run_checked
 
 CHUNK_ELEMENTS = 1 << 22   # at most this many tangent numbers per seeded argument
 
 
 def jacobians(f, args, kwargs, nums, jvp_of):
-    if not DUALS:
-        return None
-    seeded, parts, recording = DUALS[0]
-    for i in nums:
-        a = args[i]
-        if type(a) is not np.ndarray or a.dtype.kind != "f" or a.size == 0:
-            return None
-    found = {}
-    try:
-        with recording() as ops:
-            for j in nums:
-                found[j] = _columns(f, args, kwargs, j, seeded, parts)
-    except Exception:   # anything a dual array cannot carry: one forward pass per column
-        return None
-    if any(v is None for v in found.values()):
-        return None
-    record = ("jacfwd", tuple((np.shape(args[i]), args[i].dtype.str) for i in nums), tuple(nums),
-              tuple(ops))
-    if not checked(record, lambda: _agrees(found, args, nums, jvp_of)):
-        return None
-    return [_assemble(*found[j], args[j]) for j in nums]
+    def run(seeded, parts):
+        found = {j: _columns(f, args, kwargs, j, seeded, parts) for j in nums}
+        return None if any(v is None for v in found.values()) else found
+    found = run_checked("jacfwd", args, nums, run, lambda found: _agrees(found, args, nums, jvp_of))
+    return None if found is None else [_assemble(*found[j], args[j]) for j in nums]
 
 
 def _columns(f, args, kwargs, j, seeded, parts):

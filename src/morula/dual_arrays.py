@@ -12,6 +12,37 @@ CHECKED = {}   # record of a computation on dual arrays -> did it agree with the
 _CHECKED_MAX = 4096
 
 
+def usable(args, nums):
+    """``(seeded, parts, recording)`` when dual arrays can carry the arguments at ``nums``
+    (floating NumPy arrays, not empty), else None."""
+    if not DUALS:
+        return None
+    for i in nums:
+        a = args[i]
+        if type(a).__name__ != "ndarray" or a.dtype.kind != "f" or a.size == 0:
+            return None
+    return DUALS[0]
+
+
+def run_checked(kind, args, nums, run, check):
+    """``run(seeded, parts)`` with the arguments at ``nums`` made dual, recorded; its result, or
+    None when dual arrays cannot carry them, ``run`` raises or returns None, or ``check(result)``
+    (called once per distinct record of ``kind``) says the result is wrong."""
+    tools = usable(args, nums)
+    if tools is None:
+        return None
+    seeded, parts, recording = tools
+    try:
+        with recording() as ops:
+            result = run(seeded, parts)
+    except Exception:   # anything a dual array cannot carry: the caller's exact method instead
+        return None
+    if result is None:
+        return None
+    record = (kind, tuple((args[i].shape, args[i].dtype.str) for i in nums), tuple(nums), tuple(ops))
+    return result if checked(record, lambda: check(result)) else None
+
+
 def checked(record, check):
     agreed = CHECKED.get(record)
     if agreed is None:

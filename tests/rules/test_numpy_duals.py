@@ -15,17 +15,24 @@ from morula import batched_hessian, dual_arrays
 from morula.rules import numpy_duals as D
 from tests.forward.test_forward_programs import ALL
 
-seeded, parts, recording = batched_hessian.DUALS[0]
+seeded, parts, recording = dual_arrays.DUALS[0]
+
+
+@contextlib.contextmanager
+def without_duals():
+    """The API's column-by-column methods (no dual arrays registered)."""
+    saved = list(dual_arrays.DUALS)
+    dual_arrays.DUALS.clear()
+    try:
+        yield
+    finally:
+        dual_arrays.DUALS.extend(saved)
 
 
 def _column_hessian(f, args, j):
     """The Hessian block (j, j) by the per-column method (no dual arrays)."""
-    saved = list(batched_hessian.DUALS)
-    batched_hessian.DUALS.clear()
-    try:
+    with without_duals():
         return mo.hessian(f, argnums=j)(*args)
-    finally:
-        batched_hessian.DUALS.extend(saved)
 
 
 def _dual_hessian(f, args, j):
@@ -223,12 +230,8 @@ def test_hessian_blocks_of_several_array_arguments():
 
     a, b = rng.standard_normal(3), rng.standard_normal(4)
     H = mo.hessian(f, argnums=(0, 1))(a, b)
-    saved = list(batched_hessian.DUALS)
-    batched_hessian.DUALS.clear()
-    try:
+    with without_duals():
         want = mo.hessian(f, argnums=(0, 1))(a, b)
-    finally:
-        batched_hessian.DUALS.extend(saved)
     for i in range(2):
         for j in range(2):
             assert H[i][j].shape == want[i][j].shape
@@ -315,13 +318,8 @@ def _dual_jacfwd(f, args, j):
 
 
 def _column_jacfwd(f, args, j):
-    saved = list(batched_hessian.DUALS)
-    batched_hessian.DUALS.clear()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return mo.jacfwd(f, argnums=j)(*args)
-    finally:
-        batched_hessian.DUALS.extend(saved)
+    with without_duals(), contextlib.redirect_stdout(io.StringIO()):
+        return mo.jacfwd(f, argnums=j)(*args)
 
 
 def _same_tree(got, want):
@@ -365,12 +363,8 @@ def test_jacfwd_of_container_outputs_and_several_arguments():
 
     a, b = rng.standard_normal(3), rng.standard_normal(4)
     got = mo.jacfwd(f, argnums=(0, 1))(a, b)
-    saved = list(batched_hessian.DUALS)
-    batched_hessian.DUALS.clear()
-    try:
+    with without_duals():
         want = mo.jacfwd(f, argnums=(0, 1))(a, b)
-    finally:
-        batched_hessian.DUALS.extend(saved)
     _same_tree(got, want)
 
 

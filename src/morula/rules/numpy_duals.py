@@ -25,10 +25,8 @@ import numpy as np
 from .. import dual_arrays, tangents
 from ..reverse import ops, runtime, shadow
 from .numpy_elementwise import ELEMENTWISE
-from ..reverse.runtime import record_redo
-from ..tangents import unbroadcast
 from . import numpy_glue as _glue
-from .numpy_glue import _batch_index, _has_advanced
+from .numpy_glue import _batch_index
 from .numpy_indexing import ndarray_getitem
 
 FUNCTIONS = {}   # NumPy function -> implementation on Duals (and plain arrays among the arguments)
@@ -120,7 +118,7 @@ class Dual:
         raise TypeError("the truth value of a morula Dual is not defined; compare its values")
 
     def __setitem__(self, index, value):
-        # in differentiated code through ``dual_setitem`` (which records the undo), in rules
+        # in differentiated code through ndarray's setitem rule (which records the undo), in rules
         # directly (a pullback scattering a cotangent into zeros)
         _scatter(self, index, value, "set")
 
@@ -764,13 +762,21 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False):
     return _make(y, share * y)
 
 
-def inv(a):
-    p, t = _split(a)
-    y = np.linalg.inv(p)
-    if t is None:
-        return y
-    _note(np.linalg.inv, _layout(a))
-    return _make(y, -(y @ t @ y))
+def _matrix_function(fn, tangent):
+    """``fn`` of a (stack of) square matrices, with ``tangent(p, y, t)`` its tangents."""
+    def apply(a):
+        p, t = _split(a)
+        y = fn(p)
+        if t is None:
+            return y
+        _note(fn, _layout(a))
+        return _make(y, tangent(p, y, t))
+    return apply
+
+
+inv = _matrix_function(np.linalg.inv, lambda p, y, t: -(y @ t @ y))
+det = _matrix_function(np.linalg.det,
+                       lambda p, y, t: y * np.trace(np.linalg.solve(p, t), axis1=-2, axis2=-1))
 
 
 def solve(a, b):
@@ -790,15 +796,6 @@ def solve(a, b):
     rhs = np.broadcast_to(rhs, (k,) + np.shape(pa)[:-1] + ((1,) if vector else np.shape(pb)[-1:]))
     ty = np.linalg.solve(pa, rhs)
     return _make(y, ty[..., 0] if vector else ty)
-
-
-def det(a):
-    p, t = _split(a)
-    y = np.linalg.det(p)
-    if t is None:
-        return y
-    _note(np.linalg.det, _layout(a))
-    return _make(y, y * np.trace(np.linalg.solve(p, t), axis1=-2, axis2=-1))
 
 
 def cumsum(a, axis=None, dtype=None, out=None):
@@ -979,37 +976,6 @@ def _view_into(buffer, root, x):
     return v
 
 
-def _copy(v):
-    return v.copy() if type(v) is Dual else np.array(v, copy=True)
-
-
-def dual_setitem(x, index, value):
-    """``x[index] = value`` in place; reverse: as for ndarrays (numpy_glue.ndarray_setitem): the
-    overwritten values come back first, the overwritten entries' cotangent goes to ``value``."""
-    if _has_advanced(index):
-        raise TypeError("morula Duals: writing through an index array is not supported")
-    shadow.activate(x)
-    old = _copy(x[index])
-    x[index] = value
-
-    def dual_setitem_pullback(g):
-        new = _copy(x[index])
-        x[index] = old
-        record_redo(lambda: x.__setitem__(index, new))
-        s = shadow.view(x)
-        if g is not None:
-            s += g
-        d = _copy(s[index])
-        s[index] = 0
-        dvalue = unbroadcast(d, value)
-        if type(value) in shadow.ARRAY_TYPES:
-            shadow.deposit(value, dvalue)
-            dvalue = None
-        return None, None, dvalue
-
-    return x, dual_setitem_pullback
-
-
 def dual_iterate(x):
     """``for row in d``: the rows, and a pullback stacking the rows' cotangents."""
     rows = list(x)
@@ -1037,7 +1003,7 @@ zeros_like = _constant_like(np.zeros_like)
 # Python methods run as written, never differentiated through
 ops.register_plain_type(Dual)
 ops.register_type_op("getitem", Dual, ndarray_getitem)
-ops.register_type_op("setitem", Dual, dual_setitem)
+ops.register_type_op("setitem", Dual, _glue.ndarray_setitem)
 ops.register_type_op("iterate", Dual, dual_iterate)
 runtime._library_types[Dual] = True
 tangents.NOT_FLOATS.add(Dual)

@@ -48,6 +48,13 @@ def _has_advanced(index):
     return False
 
 
+def _copy_of(v):
+    """A copy of an entry or a part of an array (ndarray, or another array type's)."""
+    if type(v) is not np.ndarray and type(v) in shadow.ARRAY_TYPES:
+        return v.copy()
+    return np.array(v, copy=True)
+
+
 def _scalar_setitem(x, index, value):
     shadow.activate(x)
     old = x[index]
@@ -64,10 +71,12 @@ def _scalar_setitem(x, index, value):
             s += g
         d = s[index]
         s[index] = 0
-        if type(value) is np.ndarray:
+        if type(value) in shadow.ARRAY_TYPES:
             shadow.deposit(value, unbroadcast(d, value))
             return None, None, None
-        return None, None, (float(d) if type(value) is float and x.dtype.kind != "c" else d)
+        if type(value) is float and x.dtype.kind != "c":
+            return None, None, unbroadcast(d, value)
+        return None, None, d
 
     return x, scalar_setitem_pullback
 
@@ -80,12 +89,12 @@ def ndarray_setitem(x, index, value):
             and all(type(i) is int for i in index):
         return _scalar_setitem(x, index, value)
     shadow.activate(x)
-    old = np.array(x[index], copy=True)
+    old = _copy_of(x[index])
     x[index] = value
     repeated = _has_advanced(index)
 
     def ndarray_setitem_pullback(g):
-        new = np.array(x[index], copy=True)
+        new = _copy_of(x[index])
         x[index] = old
         record_redo(lambda: x.__setitem__(index, new))
         s = shadow.view(x)
@@ -93,14 +102,14 @@ def ndarray_setitem(x, index, value):
             return None, None, None
         if g is not None:
             s += g
-        d = np.array(s[index], copy=True)
+        d = _copy_of(s[index])
         s[index] = 0
         if repeated:
             d = np.where(_winners(x.shape, index), d, 0)
         if isinstance(value, (list, tuple)):   # x[0:2] = (a, 3.0): the values' own structure
             return None, None, _structured(np.broadcast_to(d, np.shape(d)), value)
         dvalue = unbroadcast(d, value)
-        if type(value) is np.ndarray:
+        if type(value) in shadow.ARRAY_TYPES:
             shadow.deposit(value, dvalue)
             dvalue = None
         return None, None, dvalue
