@@ -382,3 +382,28 @@ def test_jacfwd_checks_each_computation_once_and_catches_a_wrong_one(monkeypatch
     monkeypatch.setattr(D, "_times", lambda d, t: real(d, t) * 1.001)
     np.testing.assert_allclose(mo.jacfwd(f)(x), want, rtol=1e-12)
     assert list(dual_arrays.CHECKED.values()) == [False]
+
+
+def test_hessians_and_jacobians_from_several_threads():
+    import threading
+
+    def f(x):
+        return np.sum(np.tanh(x[:, None] * x[None, :]) ** 2) + np.sum(np.sin(x) * x[::-1])
+
+    points = [rng.standard_normal(6) for _ in range(8)]
+    want = [(_column_hessian(f, (p,), 0), _column_jacfwd(lambda v: np.sin(v) * v.sum(), (p,), 0)) for p in points]
+    dual_arrays.CHECKED.clear()
+    got = [None] * len(points)
+
+    def work(i):
+        got[i] = (mo.hessian(f)(points[i]), mo.jacfwd(lambda v: np.sin(v) * v.sum())(points[i]))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(points))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for (H, J), (H0, J0) in zip(got, want):
+        np.testing.assert_allclose(H, H0, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(J, J0, rtol=1e-12, atol=1e-12)
+    assert dual_arrays.CHECKED and all(dual_arrays.CHECKED.values())   # the dual runs were taken
