@@ -5,17 +5,20 @@ In: a primal array ``p`` and ``k`` tangents of it stacked along a leading axis, 
 ``FUNCTIONS``, indexing and the arithmetic operators propagate: every result carries ``k``
 tangents, one per direction, computed exactly (elementwise functions from the derivatives of
 ``numpy_elementwise.ELEMENTWISE``, the reverse rules' own table; linear functions applied to the
-tangents; products by the product rule).
+tangents; products by the product rule; a few linalg functions by their formulas). Views
+(basic indexing, reshape, transpose, ...) share their base's memory as ndarray views do, so
+writes through them reach the base.
 
 What it is for: ``hessian`` runs the ordinary reverse sweep once on a ``Dual`` argument whose
-tangents are the unit directions (``morula.batched_hessian``). The gradient comes back as a
+tangents are the unit directions (``morula.batched_hessian``): the gradient comes back as a
 ``Dual`` whose tangents are the Hessian's columns -- forward over reverse, every column in one
-sweep, with the reverse rules' pullbacks themselves differentiated by the overloading.
+sweep, the reverse rules' pullbacks themselves differentiated by the overloading. ``jacfwd``
+runs the function itself on one (``morula.batched_jacfwd``).
 
 Anything a ``Dual`` cannot carry exactly raises ``TypeError`` instead of dropping tangents:
-conversion to a plain array or number (``np.asarray``, ``float``), writes into it
-(``d[i] = v``), functions without a batched implementation, ufunc ``out=`` and reductions
-other than sums. The caller then computes the Hessian another way.
+conversion to a plain array or number (``np.asarray``, ``float``), writing a ``Dual`` into a
+plain array, functions without a batched implementation, ufunc ``out=``. The caller then
+computes the derivative another way.
 """
 
 import threading
@@ -105,6 +108,11 @@ class Dual:
     def __format__(self, spec):
         return format(self.primal[()] if self.primal.ndim == 0 else self.primal, spec)
 
+    def __setitem__(self, index, value):
+        # in differentiated code through ndarray's setitem rule (which records the undo), in rules
+        # directly (a pullback scattering a cotangent into zeros)
+        _scatter(self, index, value, "set")
+
     # -- refused: every one of these would drop the tangents ---------------------------------
     def __array__(self, *args, **kwargs):
         raise TypeError("a morula Dual cannot become a plain array (its tangents would be lost)")
@@ -116,11 +124,6 @@ class Dual:
 
     def __bool__(self):
         raise TypeError("the truth value of a morula Dual is not defined; compare its values")
-
-    def __setitem__(self, index, value):
-        # in differentiated code through ndarray's setitem rule (which records the undo), in rules
-        # directly (a pullback scattering a cotangent into zeros)
-        _scatter(self, index, value, "set")
 
     def item(self, *args):
         raise TypeError("a morula Dual cannot become a number (its tangents would be lost)")
