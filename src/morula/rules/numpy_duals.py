@@ -128,6 +128,12 @@ class Dual:
     def item(self, *args):
         raise TypeError("a morula Dual cannot become a number (its tangents would be lost)")
 
+    def __getattr__(self, name):
+        # ndarray methods declared without derivative (argmax, argsort, nonzero, ...): the primal's
+        if _NONDIFF_METHODS.get(name):
+            return getattr(self.primal, name)
+        raise AttributeError(f"morula Dual has no attribute {name!r}")
+
     tolist = item
 
     # -- NumPy protocols --------------------------------------------------------------------
@@ -1000,6 +1006,23 @@ def dual_iterate(x):
 
 
 zeros_like = _constant_like(np.zeros_like)
+
+def _constant_functions():
+    """NumPy functions declared without derivative (argmax, searchsorted, isclose, ...): on a Dual
+    they run on the primal (their result is a constant, as in reverse mode). And the names of
+    such ndarray methods."""
+    from .registry import REGISTRY
+    for fn, rule in list(REGISTRY.functions.items()):
+        if getattr(rule, "__morula_constant__", False) and fn not in FUNCTIONS \
+                and not isinstance(fn, np.ufunc) and (getattr(fn, "__module__", "") or "").startswith("numpy"):
+            FUNCTIONS[fn] = _of_primal(fn)
+    for (cls, name), rule in list(REGISTRY.methods.items()):
+        if cls is np.ndarray and getattr(rule, "__morula_constant__", False):
+            _NONDIFF_METHODS[name] = True
+
+
+_NONDIFF_METHODS = {}
+_constant_functions()
 
 # the engine meets Duals as an array library's arrays: the operator rules directly, NumPy's
 # method rules by name, cotangents kept in the shadow memory (a Dual is its own root); their
