@@ -150,7 +150,7 @@ def test_matmul(shapes, dual_at):
     lambda x: np.tensordot(x, x, axes=([1, 2], [1, 2])), lambda x: np.einsum("ijk,ilk->jl", x, x),
     lambda x: np.cumsum(x, axis=1), lambda x: np.cumsum(x), lambda x: np.trace(x[0, :, :3]),
     lambda x: np.var(x, axis=0, ddof=1), lambda x: x.std(), lambda x: np.linalg.norm(x[0, 0]),
-    lambda x: x[0, np.argsort(x[0, 0])], lambda x: x.ravel()[x.argmax()] * x[1],
+    lambda x: x[0][:, np.argsort(x[0, 0])], lambda x: x.ravel()[x.argmax()] * x[1],
     lambda x: x * np.isclose(x, 0.5, atol=0.2), lambda x: x[1, :, np.searchsorted([0.3, 0.6], x[0, 0, 0])],
     lambda x: np.flip(x, axis=1), lambda x: np.flip(x), lambda x: np.hstack([x[0], x[1]]),
     lambda x: np.vstack([x[0, 0], x[1, 1]]), lambda x: np.column_stack([x[0, 0], x[0, 1]]),
