@@ -35,8 +35,7 @@ def register_plain_type(cls):
 
 
 def register_type_op(name, cls, rule):
-    """A rule for op ``name`` ('getitem', 'setitem', 'iterate', or 'inplace': ``a <op>= b`` for
-    any operator) on instances of ``cls``."""
+    """A rule for op ``name`` ('getitem', 'setitem', 'iterate') on instances of ``cls``."""
     _type_ops[(name, cls)] = rule
     if name == "iterate":
         runtime.register_iteration(cls, rule)
@@ -173,9 +172,6 @@ def _make_inplace(ifn, fn, idunder, dunder, rdunder):
             def immutable_inplace_pullback(g):
                 return (None, None) if g is None else pb(g)
             return out, immutable_inplace_pullback
-        refuse = _type_ops.get(("inplace", t))
-        if refuse is not None:
-            return refuse(a, b)
         method = _python_dunder(t, idunder)
         if method is not None:
             out, pb = runtime._call_python(method, (a, b), None, self_seeded=True)
