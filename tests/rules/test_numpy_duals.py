@@ -178,6 +178,17 @@ def test_views_share_memory_like_ndarray_views():
     assert copy.base is None and broadcast.base is None
 
 
+def test_results_never_share_an_operands_tangents():
+    d = seeded(np.arange(3.0), np.eye(3))
+    for y in (d + 1.0, 1.0 - d, +d, d * 1, d.conj(), d.astype(np.float64), np.positive(d)):
+        if y is d:
+            continue
+        assert not np.may_share_memory(y.tangent, d.tangent)
+        y += seeded(np.ones(3), np.ones((3, 3)))
+    np.testing.assert_array_equal(d.tangent, np.eye(3))
+    np.testing.assert_array_equal(d.primal, np.arange(3.0))
+
+
 def test_refusals_raise_instead_of_dropping_tangents():
     d = seeded(np.ones(3), np.eye(3))
     for attempt in (lambda: float(d[0]), lambda: np.asarray(d), lambda: np.array(d), lambda: d.item(),

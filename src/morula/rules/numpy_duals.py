@@ -179,7 +179,7 @@ class Dual:
     def __matmul__(self, other): return matmul(self, other)
     def __rmatmul__(self, other): return matmul(other, self)
     def __neg__(self): return _ufunc(np.negative, (self,), {})
-    def __pos__(self): return self
+    def __pos__(self): return _ufunc(np.positive, (self,), {})
     def __abs__(self): return _ufunc(np.absolute, (self,), {})
     def __lt__(self, other): return self.primal < _primal(other)
     def __le__(self, other): return self.primal <= _primal(other)
@@ -247,11 +247,13 @@ class Dual:
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError("a morula Dual converts only to floating dtypes")
+        if dtype == self.dtype and not copy:
+            return self   # as NumPy: the same array, not a second one sharing its memory
         _note("astype", self.shape, self.dtype, dtype)
-        return Dual(self.primal.astype(dtype, copy=copy), self.tangent.astype(dtype, copy=copy))
+        return Dual(self.primal.astype(dtype), self.tangent.astype(dtype))
 
     def conj(self):
-        return _real_only(self, "conj")
+        return _real_only(self, "conj").copy()   # a new array, as NumPy's conj of a real one
 
     conjugate = conj
 
@@ -372,22 +374,28 @@ def _ufunc(ufunc, inputs, kwargs):
     _note(ufunc, tuple(_layout(v) for v in inputs), tuple(sorted(kwargs.items())))
     ndim = np.ndim(y)
     out = None
+    owned = False   # is out an array this operation made (not an operand's own tangents)?
     with np.errstate(all="ignore"):
         if entry[0] == "unary":
             x, t = _split(inputs[0])
             if t is not None:
-                out = _times(entry[1](x, y), _aligned(t, ndim))
+                t = _aligned(t, ndim)
+                out = _times(entry[1](x, y), t)
+                owned = out is not t   # _times returns the tangents themselves for d = 1
         else:
-            owned = False
             for i, derivative in ((0, entry[1]), (1, entry[2])):
                 t = _split(inputs[i])[1]
                 if t is not None:
                     t = _aligned(t, ndim)
                     term = _times(derivative(primals[0], primals[1], y), t)
-                    out = term if out is None else _into(out, term, owned)
-                    owned = term is not t   # _times returns the tangents themselves for d = 1
+                    if out is None:
+                        out, owned = term, term is not t
+                    else:
+                        out, owned = _into(out, term, owned), True
     if out is not None and out.shape[1:] != np.shape(y):   # a derivative of 1 did not broadcast
-        out = np.broadcast_to(out, out.shape[:1] + np.shape(y)).copy()
+        out, owned = np.broadcast_to(out, out.shape[:1] + np.shape(y)).copy(), True
+    if out is not None and not owned:   # never hand out an operand's tangents as the result's
+        out = out.copy()
     return _make(y, out)
 
 
@@ -488,7 +496,7 @@ def sum_(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
         return y
     _note(np.sum, _layout(a), axis if not isinstance(axis, list) else tuple(axis), dtype, keepdims)
     axes = tuple(i + 1 for i in _axes(axis, np.ndim(p)))
-    return _make(y, np.sum(t, axis=axes, dtype=dtype, keepdims=keepdims) if axes else t)
+    return _make(y, np.sum(t, axis=axes, dtype=dtype, keepdims=keepdims) if axes else t.copy())
 
 
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
