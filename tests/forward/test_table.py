@@ -2,6 +2,7 @@
 results) are adopted as buffers without a copy, and copied before the first in-place write --
 so a write never reaches the caller's tangent array or another value's tangent."""
 import numpy as np
+import pytest
 
 import morula as mo
 from morula.forward.table import TangentTable
@@ -71,3 +72,23 @@ def test_returned_tangents_never_alias_the_seed():
         _, t = mo.jvp(f, (x,), (v,))
         assert not np.shares_memory(t, v)
         np.testing.assert_array_equal(t.ravel(), v[-t.size:])
+
+
+def test_a_buffer_is_never_adopted_by_a_second_array():
+    # y = u + 0.0 hands back u's own tangent buffer; adopting it for y would make the later
+    # in-place write to u change y's tangent too
+    def f(x):
+        u = x.copy()
+        u *= 2.0           # u's tangent buffer is now the table's own
+        w = u + 0.0
+        u *= 1.5
+        return np.sum(np.sin(w))
+
+    x, v = np.array([0.3, -0.5, 0.8]), np.array([1.0, -2.0, 0.5])
+    _, t = mo.jvp(f, (x,), (v,))
+    assert t == pytest.approx(np.sum(2.0 * np.cos(2.0 * x) * v), rel=1e-12)
+    T = TangentTable()
+    a, b = np.zeros(3), np.zeros(3)
+    buf = T.array_for_write(a, NumpyMemory)
+    T.set_array(b, buf, NumpyMemory)
+    assert T.array(b, NumpyMemory) is not buf

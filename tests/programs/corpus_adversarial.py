@@ -650,3 +650,21 @@ def closure_param_rebound(x, y):
     x = x + y
     y = y * 2.0
     return f(1.0)
+
+
+def iterate_after_writing_through_a_view(x):
+    # the write through v changes u's entries 1..: the loop reads them afterwards
+    u = x.copy()
+    v = u[1:]
+    v *= 1.5
+    s = 0.0
+    for r in u:
+        s = s + r * r
+    return s + sum(r for r in u[::2])
+
+def alias_of_a_sum_then_written(x):
+    u = x.copy()
+    u *= 2.0
+    w = u + 0.0        # a new array: the later write to u must not reach it
+    u *= 1.5
+    return np.sum(np.sin(w)) + np.sum(u)

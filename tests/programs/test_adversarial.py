@@ -12,6 +12,9 @@ _RNG = np.random.default_rng(0)
 _X, _W = _RNG.standard_normal((3, 3)), _RNG.standard_normal((3, 3))
 
 CASES = {
+    "iterate_after_writing_through_a_view": (A.iterate_after_writing_through_a_view,
+                                             (np.array([0.3, -0.7, 1.1, 0.4]),)),
+    "alias_of_a_sum_then_written": (A.alias_of_a_sum_then_written, (np.array([0.3, -0.5, 0.8]),)),
     "builtin_protocols_abs_float_pow": (A.builtin_protocols, (3.0, 4.0)),
     "setattr_vars_dict_getattr": (A.dynamic_attributes, (0.7,)),
     "container_inplace_operators": (A.container_inplace_operators, (0.7,)),

@@ -26,7 +26,10 @@ class TangentTable:
         # is a tangent the table was given (a seed, a rule's fresh result) and is copied before
         # the first in-place write, so writes never reach the caller's array
         self.buffers = {}
-        self.adopted = set()   # ids of the arrays adopted as buffers (each adopted at most once)
+        # ids of every array serving as a buffer, adopted or made here: a rule's result tangent
+        # that *is* one of them (y = x + 0.0 hands back x's tangent) must be copied, not adopted,
+        # or a later in-place write to x would change y's tangent too
+        self.adopted = set()
         self.borrowed = set()  # ids of adopted arrays that belong to the caller (seed tangents)
         self.objects = {}    # id(obj) -> (obj, tangent container)
         self.closures = {}   # id(function) -> (function, getter of its captured variables' tangents)
@@ -67,11 +70,13 @@ class TangentTable:
                 return None
             entry = (buf, x, True)   # x keeps its root alive: ids stay unique while the table lives
             self.buffers[key] = entry
+            self.adopted.add(id(buf))
         elif not entry[2]:   # an adopted tangent: copied before it is written
             buf = memory.zeros(entry[1])
             memory.assign(buf, entry[0])
             entry = (buf, entry[1], True)
             self.buffers[key] = entry
+            self.adopted.add(id(buf))
         return memory.view(entry[0], x)
 
     def set_array(self, x, tangent, memory, borrowed=False):

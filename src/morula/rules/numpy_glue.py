@@ -296,7 +296,10 @@ def ndarray_iterate(x):
                     dx[i] = c
                 else:
                     dx[:, i] = c
-        return dx
+        # into x's shadow, as every array rule's cotangents: an earlier write into x through a
+        # view (v = x[1:]; v *= 2) reverses on the shadow, and must see these too
+        shadow.deposit(x, dx)
+        return None
 
     return rows, ndarray_iteration_pullback
 
