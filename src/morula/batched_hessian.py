@@ -23,7 +23,7 @@ Hessian-vector products, more than the sweep itself for small arguments).
 
 import numpy as np
 
-from .dual_arrays import DUALS, run_checked  # noqa: F401  (DUALS: for tests)
+from .dual_arrays import DUALS, check_directions, matches, run_checked  # noqa: F401  (DUALS: for tests)
 
 CHUNK_ELEMENTS = 1 << 22   # at most this many tangent numbers per seeded argument
 
@@ -62,18 +62,9 @@ def _sweeps(f, args, kwargs, nums, gradient, seeded, parts, found):
 
 def _agrees(found, args, nums, hvp_rows):
     """Does one exact Hessian-vector product per argument agree with the blocks?"""
-    rng = np.random.default_rng(len(nums) + sum(args[i].size for i in nums))
-    for j in nums:
-        c = rng.standard_normal(args[j].shape).astype(args[j].dtype)
-        directions = tuple(c if m == j else None for m in range(len(args)))
-        rows = hvp_rows(directions)
-        eps = np.finfo(args[j].dtype).eps
+    for j, c in check_directions(args, nums):
+        rows = hvp_rows(tuple(c if m == j else None for m in range(len(args))))
         for i, row in zip(nums, rows):
-            block = found[(i, j)].reshape(args[i].size, args[j].size)
-            got = block @ c.reshape(-1)
-            want = np.asarray(row, dtype=got.dtype).reshape(-1)
-            scale = np.sqrt(np.sum(np.abs(block) ** 2, axis=1)) * np.linalg.norm(c) + np.abs(want) \
-                + np.finfo(got.dtype).tiny
-            if not np.all(np.abs(got - want) <= 1e3 * eps * np.sqrt(args[j].size) * scale):
+            if not matches(found[(i, j)].reshape(args[i].size, args[j].size), c, row):
                 return False
     return True

@@ -26,11 +26,14 @@ import threading
 import numpy as np
 
 from .. import dual_arrays, tangents
+from ..forward.derived import tangent_sum
 from ..reverse import ops, runtime, shadow
 from .numpy_elementwise import ELEMENTWISE
 from . import numpy_glue as _glue
 from .numpy_glue import _batch_index
 from .numpy_indexing import ndarray_getitem
+from .numpy_linalg import _normalize_tensordot_axes
+from .numpy_vspace import normalize_axes
 
 FUNCTIONS = {}   # NumPy function -> implementation on Duals (and plain arrays among the arguments)
 
@@ -261,10 +264,10 @@ class Dual:
         return dot(self, other)
 
     def max(self, axis=None, out=None, keepdims=False):
-        return _extremum(np.max)(self, axis=axis, out=out, keepdims=keepdims)
+        return amax(self, axis=axis, out=out, keepdims=keepdims)
 
     def min(self, axis=None, out=None, keepdims=False):
-        return _extremum(np.min)(self, axis=axis, out=out, keepdims=keepdims)
+        return amin(self, axis=axis, out=out, keepdims=keepdims)
 
     def clip(self, min=None, max=None):
         return clip(self, min, max)
@@ -326,14 +329,6 @@ def _aligned(t, ndim):
     return t.reshape((t.shape[0],) + (1,) * extra + t.shape[1:])
 
 
-def _add(a, b):
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a + b
-
-
 def _into(out, term, owned):
     """``out + term``, written into ``out`` when this operation made it and it has the result's
     shape and dtype (a third array of k tangents costs page faults, not just arithmetic)."""
@@ -352,8 +347,8 @@ def _batch_size(values):
 
 
 def _zero_tangent(v, k):
-    return np.zeros((k,) + np.shape(v), dtype=np.result_type(np.asarray(v).dtype, np.float64)
-                    if np.asarray(v).dtype.kind not in "fc" else np.asarray(v).dtype)
+    dtype = np.asarray(v).dtype
+    return np.zeros((k,) + np.shape(v), dtype if dtype.kind in "fc" else np.float64)
 
 
 # --------------------------------------------------------------------------- elementwise
@@ -478,14 +473,6 @@ def vdot(a, b):
 
 # --------------------------------------------------------------------------- linear functions
 
-def _axes(axis, ndim):
-    if axis is None:
-        return tuple(range(ndim))
-    if isinstance(axis, (tuple, list)):
-        return tuple(int(a) % ndim for a in axis)
-    return (int(axis) % ndim,)
-
-
 def sum_(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     if out is not None or kwargs.get("where", True) is not True or set(kwargs) - {"where", "initial"} \
             or kwargs.get("initial") not in (None, 0):
@@ -495,14 +482,14 @@ def sum_(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     if t is None:
         return y
     _note(np.sum, _layout(a), axis if not isinstance(axis, list) else tuple(axis), dtype, keepdims)
-    axes = tuple(i + 1 for i in _axes(axis, np.ndim(p)))
+    axes = tuple(i + 1 for i in normalize_axes(axis, np.ndim(p)))
     return _make(y, np.sum(t, axis=axes, dtype=dtype, keepdims=keepdims) if axes else t.copy())
 
 
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
     p = _primal(a)
     count = 1
-    for i in _axes(axis, np.ndim(p)):
+    for i in normalize_axes(axis, np.ndim(p)):
         count *= np.shape(p)[i]
     s = sum_(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kwargs)
     return s / count if count else s * np.nan
@@ -631,7 +618,7 @@ def _extremum(fn):
         if t is None:
             return y
         _note(fn, _layout(a), axis if not isinstance(axis, list) else tuple(axis), keepdims)
-        axes = _axes(axis, np.ndim(p))
+        axes = normalize_axes(axis, np.ndim(p))
         hit = p == fn(p, axis=axis, keepdims=True)
         count = np.sum(hit, axis=axes, keepdims=True)
         if np.isnan(y).any():
@@ -641,6 +628,9 @@ def _extremum(fn):
             / (count if keepdims else np.squeeze(count, axis=axes) if axes else count)
         return _make(y, tangent.astype(p.dtype, copy=False))
     return apply
+
+
+amax, amin = _extremum(np.max), _extremum(np.min)
 
 
 def clip(a, a_min=None, a_max=None, out=None, **kwargs):
@@ -662,22 +652,13 @@ def clip(a, a_min=None, a_max=None, out=None, **kwargs):
     return result
 
 
-def _normalized_tensordot_axes(axes, nda, ndb):
-    if isinstance(axes, (int, np.integer)):
-        return list(range(nda - int(axes), nda)), list(range(int(axes)))
-    axes_a, axes_b = axes
-    axes_a = [axes_a] if isinstance(axes_a, (int, np.integer)) else list(axes_a)
-    axes_b = [axes_b] if isinstance(axes_b, (int, np.integer)) else list(axes_b)
-    return [int(i) % nda for i in axes_a], [int(i) % ndb for i in axes_b]
-
-
 def tensordot(a, b, axes=2):
     pa, ta = _split(a)
     pb, tb = _split(b)
     y = np.tensordot(pa, pb, axes=axes)
     if ta is None and tb is None:
         return y
-    ax_a, ax_b = _normalized_tensordot_axes(axes, np.ndim(pa), np.ndim(pb))
+    ax_a, ax_b = _normalize_tensordot_axes(axes, np.ndim(pa), np.ndim(pb))
     _note(np.tensordot, _layout(a), _layout(b), tuple(ax_a), tuple(ax_b))
     out = None
     if ta is not None:
@@ -707,7 +688,7 @@ def einsum(subscripts, *operands, **kwargs):
         if type(v) is Dual:
             spec = ",".join(free + s if m == i else s for m, s in enumerate(inputs)) + "->" + free + output
             args = [v.tangent if m == i else primals[m] for m in range(len(operands))]
-            out = _add(out, np.einsum(spec, *args, **kwargs))
+            out = tangent_sum(out, np.einsum(spec, *args, **kwargs))
     return _make(y, out)
 
 
@@ -774,7 +755,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False):
     if np.any(p == 0):
         raise TypeError("morula Duals: np.prod of an array with zeros")
     _note(np.prod, _layout(a), axis if not isinstance(axis, list) else tuple(axis), dtype, keepdims)
-    axes = tuple(i + 1 for i in _axes(axis, np.ndim(p)))
+    axes = tuple(i + 1 for i in normalize_axes(axis, np.ndim(p)))
     share = np.sum(t / p, axis=axes, keepdims=keepdims)
     return _make(y, share * y)
 
@@ -845,7 +826,7 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kwargs):
         raise TypeError("morula Duals support np.var / np.std with axis=, ddof=, keepdims= only")
     p = _primal(a)
     n = 1
-    for i in _axes(axis, np.ndim(p)):
+    for i in normalize_axes(axis, np.ndim(p)):
         n *= np.shape(p)[i]
     centered = a - mean(a, axis=axis, dtype=dtype, keepdims=True)
     return sum_(centered * centered, axis=axis, dtype=dtype, keepdims=keepdims) / max(n - ddof, 0)
@@ -895,6 +876,9 @@ def _constant_like(fn):
     return apply
 
 
+zeros_like = _constant_like(np.zeros_like)
+
+
 def _of_primal(fn):
     def apply(*args, **kwargs):
         return fn(*(_primal(a) for a in args), **{k: _primal(v) for k, v in kwargs.items()})
@@ -909,15 +893,14 @@ FUNCTIONS.update({
     np.copy: _linear(np.copy), np.ascontiguousarray: _linear(np.ascontiguousarray),
     np.real: _linear(np.real), np.conjugate: _linear(np.conjugate),
     np.concatenate: _joined(np.concatenate), np.stack: _joined(np.stack),
-    np.max: _extremum(np.max), np.min: _extremum(np.min), np.amax: _extremum(np.max),
-    np.amin: _extremum(np.min), np.clip: clip, np.tensordot: tensordot, np.einsum: einsum,
+    np.max: amax, np.min: amin, np.amax: amax, np.amin: amin, np.clip: clip, np.tensordot: tensordot, np.einsum: einsum,
     np.cumsum: cumsum, np.trace: trace, np.diag: diag, np.diff: diff, np.prod: prod,
     np.hstack: _stacked(np.hstack), np.vstack: _stacked(np.vstack),
     np.column_stack: _stacked(np.column_stack), np.linalg.inv: inv, np.linalg.solve: solve,
     np.linalg.det: det, np.var: var, np.std: std, np.linalg.norm: norm,
     np.where: where, np.dot: dot, np.inner: inner, np.outer: outer, np.vdot: vdot,
     np.matmul: matmul,
-    np.zeros_like: _constant_like(np.zeros_like), np.ones_like: _constant_like(np.ones_like),
+    np.zeros_like: zeros_like, np.ones_like: _constant_like(np.ones_like),
     np.empty_like: _constant_like(np.empty_like), np.full_like: _constant_like(np.full_like),
     np.shape: _of_primal(np.shape), np.ndim: _of_primal(np.ndim), np.size: _of_primal(np.size),
     np.result_type: _of_primal(np.result_type), np.iscomplexobj: _of_primal(np.iscomplexobj),
@@ -1000,7 +983,7 @@ def dual_iterate(x):
     def dual_iteration_pullback(cts):
         # what the sweep deposited in the rows' shadows belongs to x too (a row of a 1-D x is
         # a number, not a view)
-        cts = [_add(c, shadow.take(row)) if type(row) is Dual and row.base is None else c
+        cts = [tangent_sum(c, shadow.take(row)) if type(row) is Dual and row.base is None else c
                for c, row in zip(list(cts) + [None] * len(rows), rows)]
         if all(c is None for c in cts):
             return None
@@ -1013,8 +996,6 @@ def dual_iterate(x):
 
     return rows, dual_iteration_pullback
 
-
-zeros_like = _constant_like(np.zeros_like)
 
 def _constant_functions():
     """NumPy functions declared without derivative (argmax, searchsorted, isclose, ...): on a Dual
